@@ -1,0 +1,44 @@
+#pragma once
+// Structured logging to the journal, or to stderr as key=value lines when there is no journal.
+//
+//   log_info("session opened", {{"TEED_SESSION", id}, {"TEED_TA_UUID", uuid}});
+//
+// Backends and helpers log only at debug level and return errors; the layer that handles an error
+// logs it once.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace teed {
+
+enum class LogLevel { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
+
+using LogField = std::pair<std::string_view, std::string>;
+
+void set_log_level(LogLevel level);
+LogLevel log_level();
+bool log_level_from_string(std::string_view text, LogLevel& ret_level);
+// Sends to the journal when stderr is not a terminal and the journal socket exists.
+void set_log_to_journal(bool enabled);
+
+void log_message(LogLevel level, std::string_view message, std::initializer_list<LogField> fields);
+
+inline void log_error(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log_message(LogLevel::Error, m, f);
+}
+inline void log_warning(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log_message(LogLevel::Warning, m, f);
+}
+inline void log_notice(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log_message(LogLevel::Notice, m, f);
+}
+inline void log_info(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log_message(LogLevel::Info, m, f);
+}
+inline void log_debug(std::string_view m, std::initializer_list<LogField> f = {}) {
+    if (log_level() >= LogLevel::Debug) log_message(LogLevel::Debug, m, f);
+}
+
+}  // namespace teed
