@@ -1,0 +1,288 @@
+// The simulated node and its contexts: the kernel's TEE core (tee_core.c) and the OP-TEE client
+// driver, in front of the simulated secure world. Each method follows its ioctl's checks in the
+// kernel's order, so that a malformed call fails with the errno the kernel would return.
+
+#include "backends/sim/sim_device.h"
+
+#include <atomic>
+#include <cstddef>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "backends/sim/client_identity.h"
+#include "backends/sim/kernel_params.h"
+#include "backends/sim/secure_world.h"
+#include "backends/sim/shm_table.h"
+
+namespace teed {
+namespace {
+
+using sim::ContextId;
+
+// What all contexts of one node share: it lives as long as the node or any of its contexts.
+struct NodeState {
+    explicit NodeState(const SimOptions& opts)
+        : options(opts), world(sim::builtin_trusted_apps()), shms(opts.shm_pool_bytes) {}
+
+    const SimOptions options;
+    sim::SecureWorld world;
+    sim::ShmTable shms;
+    std::atomic<ContextId> next_context{1};
+};
+
+// The argument behind a tee_ioctl_buf_data, checked as tee_ioctl_open_session/invoke do before
+// and after reading the header (num_params comes from the header).
+Result<uint8_t*> user_arg(const tee_ioctl_buf_data& buf, size_t header_size) {
+    if (buf.buf_len > TEE_MAX_ARG_SIZE || buf.buf_len < header_size)
+        return ErrnoError(EINVAL) << "argument of " << buf.buf_len << " bytes";
+    if (buf.buf_ptr == 0) return ErrnoError(EFAULT) << "argument at address 0";
+    return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(buf.buf_ptr));
+}
+
+Result<void> check_num_params(const tee_ioctl_buf_data& buf, size_t header_size,
+                              uint32_t num_params) {
+    if (header_size + uint64_t{num_params} * sizeof(tee_ioctl_param) != buf.buf_len)
+        return ErrnoError(EINVAL) << num_params << " params do not fill " << buf.buf_len
+                                  << " bytes";
+    return {};
+}
+
+template <typename T>
+void put(uint8_t* base, size_t offset, T value) {
+    std::memcpy(base + offset, &value, sizeof(value));
+}
+
+// Counts a call for operations_in_progress() while it is in the secure world.
+class InProgress {
+public:
+    explicit InProgress(std::atomic<size_t>& counter) : counter_(counter) { ++counter_; }
+    ~InProgress() { --counter_; }
+    InProgress(const InProgress&) = delete;
+    InProgress& operator=(const InProgress&) = delete;
+
+private:
+    std::atomic<size_t>& counter_;
+};
+
+class SimContext final : public SimDevice {
+public:
+    SimContext(std::shared_ptr<NodeState> node, ContextId id) : node_(std::move(node)), id_(id) {}
+    ~SimContext() override;
+
+    Result<tee_ioctl_version_data> version() override;
+    Result<UniqueFd> shm_alloc(tee_ioctl_shm_alloc_data& data) override;
+    Result<UniqueFd> shm_register(tee_ioctl_shm_register_data& data) override;
+    Result<void> open_session(const tee_ioctl_buf_data& buf) override;
+    Result<void> invoke(const tee_ioctl_buf_data& buf) override;
+    Result<void> cancel(const tee_ioctl_cancel_arg& arg) override;
+    Result<void> close_session(const tee_ioctl_close_session_arg& arg) override;
+    Result<void> supp_recv(const tee_ioctl_buf_data& buf) override;
+    Result<void> supp_send(const tee_ioctl_buf_data& buf) override;
+    Result<void> object_invoke(const tee_ioctl_buf_data& buf) override;
+
+    size_t live_shm_count() override;
+    size_t open_session_count() const override;
+    size_t operations_in_progress() const override { return in_progress_.load(); }
+
+private:
+    bool owns_session(uint32_t session) const;
+    sim::ParamRules param_rules() const {
+        return {.shms = node_->shms, .context = id_, .memref_null = node_->options.memref_null};
+    }
+
+    const std::shared_ptr<NodeState> node_;
+    const ContextId id_;
+    mutable std::mutex mutex_;
+    std::set<uint32_t> sessions_;  // guarded by mutex_: the driver's per-context session list
+    std::atomic<size_t> in_progress_{0};
+};
+
+SimContext::~SimContext() {
+    // As optee_release(): every session of the context is closed. Its shms stay until their fd
+    // and mappings are gone, as each tee_shm holds a reference on its context.
+    std::set<uint32_t> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        sessions.swap(sessions_);
+    }
+    for (uint32_t session : sessions) node_->world.close_session(session);
+    node_->shms.sweep(id_);
+}
+
+Result<tee_ioctl_version_data> SimContext::version() {
+    const SimOptions& options = node_->options;
+    tee_ioctl_version_data version{
+        .impl_id = TEE_IMPL_ID_OPTEE, .impl_caps = TEE_OPTEE_CAP_TZ, .gen_caps = TEE_GEN_CAP_GP};
+    if (options.reg_mem) version.gen_caps |= TEE_GEN_CAP_REG_MEM;
+    if (options.memref_null) version.gen_caps |= TEE_GEN_CAP_MEMREF_NULL;
+    return version;
+}
+
+Result<UniqueFd> SimContext::shm_alloc(tee_ioctl_shm_alloc_data& data) {
+    if (data.flags != 0) return ErrnoError(EINVAL) << "shm alloc flags " << data.flags;
+    sim::NewShm shm = TEED_TRY(node_->shms.allocate(id_, data.size));
+    data.id = shm.id;
+    data.size = shm.size;  // page-rounded, as the kernel reports shm->size
+    return std::move(shm.fd);
+}
+
+Result<UniqueFd> SimContext::shm_register(tee_ioctl_shm_register_data& data) {
+    if (data.flags != 0) return ErrnoError(EINVAL) << "shm register flags " << data.flags;
+    if (!node_->options.reg_mem) return ErrnoError(EINVAL) << "node cannot register memory";
+    sim::NewShm shm = TEED_TRY(node_->shms.register_memory(id_, data.addr, data.length));
+    data.id = shm.id;
+    return std::move(shm.fd);
+}
+
+Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
+    uint8_t* base = TEED_TRY(user_arg(buf, sizeof(tee_ioctl_open_session_arg)));
+    tee_ioctl_open_session_arg arg{};
+    std::memcpy(&arg, base, sizeof(arg));
+    TEED_TRY(check_num_params(buf, sizeof(arg), arg.num_params));
+    uint8_t* uparams = base + sizeof(arg);
+
+    node_->shms.sweep(id_);
+    std::vector<sim::KernelParam> params =
+        TEED_TRY(sim::params_from_user(uparams, arg.num_params, param_rules()));
+    if (arg.clnt_login >= TEE_IOCTL_LOGIN_REE_KERNEL_MIN &&
+        arg.clnt_login <= TEE_IOCTL_LOGIN_REE_KERNEL_MAX)
+        return ErrnoError(EPERM) << "login method " << arg.clnt_login << " is for the kernel";
+    // The OP-TEE driver: client identity first, then the parameters' translation.
+    const sim::TaClient client{
+        .login = arg.clnt_login,
+        .identity = TEED_TRY(sim::client_identity(arg.clnt_login, arg.clnt_uuid))};
+    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params));
+
+    Uuid uuid;
+    std::memcpy(uuid.bytes.data(), arg.uuid, uuid.bytes.size());
+    sim::Operation op(arg.cancel_id);
+    sim::SwResult result;
+    {
+        InProgress counted(in_progress_);
+        result = node_->world.open_session(uuid, client, arg.num_params, ta_params, op);
+    }
+    if (result.session != 0) {
+        std::lock_guard lock(mutex_);
+        sessions_.insert(result.session);
+    }
+    put(base, offsetof(tee_ioctl_open_session_arg, session), result.session);
+    put(base, offsetof(tee_ioctl_open_session_arg, ret), result.ret);
+    put(base, offsetof(tee_ioctl_open_session_arg, ret_origin), result.origin);
+    sim::params_to_user(uparams, params, ta_params);
+    return {};
+}
+
+Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
+    uint8_t* base = TEED_TRY(user_arg(buf, sizeof(tee_ioctl_invoke_arg)));
+    tee_ioctl_invoke_arg arg{};
+    std::memcpy(&arg, base, sizeof(arg));
+    TEED_TRY(check_num_params(buf, sizeof(arg), arg.num_params));
+    uint8_t* uparams = base + sizeof(arg);
+
+    node_->shms.sweep(id_);
+    std::vector<sim::KernelParam> params =
+        TEED_TRY(sim::params_from_user(uparams, arg.num_params, param_rules()));
+    if (!owns_session(arg.session))
+        return ErrnoError(EINVAL) << "session " << arg.session << " is not open in this context";
+    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params));
+
+    sim::Operation op(arg.cancel_id);
+    sim::SwResult result;
+    {
+        InProgress counted(in_progress_);
+        result = node_->world.invoke(arg.session, arg.func, arg.num_params, ta_params, op);
+    }
+    put(base, offsetof(tee_ioctl_invoke_arg, ret), result.ret);
+    put(base, offsetof(tee_ioctl_invoke_arg, ret_origin), result.origin);
+    sim::params_to_user(uparams, params, ta_params);
+    return {};
+}
+
+Result<void> SimContext::cancel(const tee_ioctl_cancel_arg& arg) {
+    // optee_cancel_req() looks the session up in the context's list; a pending open (session 0)
+    // is never found there, so it cannot be cancelled through the OP-TEE driver.
+    if (!owns_session(arg.session))
+        return ErrnoError(EINVAL) << "session " << arg.session << " is not open in this context";
+    node_->world.cancel(arg.session, arg.cancel_id);
+    return {};
+}
+
+Result<void> SimContext::close_session(const tee_ioctl_close_session_arg& arg) {
+    {
+        std::lock_guard lock(mutex_);
+        if (sessions_.erase(arg.session) == 0)
+            return ErrnoError(EINVAL)
+                   << "session " << arg.session << " is not open in this context";
+    }
+    node_->world.close_session(arg.session);
+    return {};
+}
+
+// The OP-TEE client device has no supplicant or object operations.
+Result<void> SimContext::supp_recv(const tee_ioctl_buf_data& /*buf*/) {
+    return ErrnoError(EINVAL) << "SUPPL_RECV on a client device";
+}
+
+Result<void> SimContext::supp_send(const tee_ioctl_buf_data& /*buf*/) {
+    return ErrnoError(EINVAL) << "SUPPL_SEND on a client device";
+}
+
+Result<void> SimContext::object_invoke(const tee_ioctl_buf_data& /*buf*/) {
+    return ErrnoError(EINVAL) << "OBJECT_INVOKE on an OP-TEE device";
+}
+
+size_t SimContext::live_shm_count() {
+    node_->shms.sweep(id_);
+    return node_->shms.count(id_);
+}
+
+size_t SimContext::open_session_count() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+bool SimContext::owns_session(uint32_t session) const {
+    std::lock_guard lock(mutex_);
+    return sessions_.count(session) != 0;
+}
+
+class SimNode final : public SimDeviceNode {
+public:
+    explicit SimNode(const SimOptions& options)
+        : name_(options.name),
+          path_("sim:" + options.name),
+          state_(std::make_shared<NodeState>(options)) {}
+
+    const std::string& name() const override { return name_; }
+    const std::string& path() const override { return path_; }
+    bool simulated() const override { return true; }
+    Result<std::unique_ptr<Device>> open() override {
+        return std::unique_ptr<Device>(
+            std::make_unique<SimContext>(state_, state_->next_context.fetch_add(1)));
+    }
+
+    size_t live_shm_count() override {
+        state_->shms.sweep_all();
+        return state_->shms.count_all();
+    }
+    uint64_t shm_pool_used() override {
+        state_->shms.sweep_all();
+        return state_->shms.pool_used();
+    }
+    size_t open_session_count() const override { return state_->world.session_count(); }
+
+private:
+    const std::string name_;
+    const std::string path_;
+    const std::shared_ptr<NodeState> state_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeviceNode> make_simulated_node(const SimOptions& options) {
+    return std::make_unique<SimNode>(options);
+}
+
+}  // namespace teed
