@@ -1,0 +1,266 @@
+#include "backends/optee/gp_client.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backends/kernel/gp.h"
+
+namespace teed {
+
+// A device shm and its mapping.
+class MappedShm {
+public:
+    MappedShm() = default;
+    MappedShm(const MappedShm&) = delete;
+    MappedShm& operator=(const MappedShm&) = delete;
+    ~MappedShm() {
+        if (map_ != nullptr) munmap(map_, size_);
+    }
+
+    Result<void> allocate(Device& device, uint64_t size) {
+        tee_ioctl_shm_alloc_data data{};
+        data.size = size;
+        fd_ = TEED_TRY(device.shm_alloc(data));
+        void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+        if (map == MAP_FAILED) return ErrnoError() << "mapping " << size << " bytes of TEE shm";
+        map_ = static_cast<uint8_t*>(map);
+        size_ = size;
+        id_ = data.id;
+        return {};
+    }
+    uint8_t* at(uint64_t offset) const { return map_ + offset; }
+    uint64_t size() const { return size_; }
+    int32_t id() const { return id_; }
+
+private:
+    UniqueFd fd_;
+    uint8_t* map_ = nullptr;
+    uint64_t size_ = 0;
+    int32_t id_ = 0;
+};
+
+namespace {
+
+constexpr uint64_t kAlign = 8;
+constexpr uint64_t kSmallestShm = 4096;
+constexpr uint64_t kIdleShmBudget = 4u << 20;  // bytes kept mapped per context between calls
+constexpr size_t kMaxIdleShms = 4;
+
+uint64_t round_up_to_power_of_two(uint64_t n) {
+    uint64_t size = kSmallestShm;
+    while (size < n) size <<= 1;
+    return size;
+}
+
+// The shm behind one call: taken from the cache, given back when the call is over.
+class TempMemory {
+public:
+    explicit TempMemory(ShmCache& cache) : cache_(cache) {}
+    TempMemory(const TempMemory&) = delete;
+    TempMemory& operator=(const TempMemory&) = delete;
+    ~TempMemory() {
+        if (shm_) cache_.give_back(std::move(shm_));
+    }
+
+    Result<void> allocate(Device& device, uint64_t size) {
+        shm_ = TEED_TRY(cache_.take(device, size));
+        return {};
+    }
+    bool allocated() const { return shm_ != nullptr; }
+    uint8_t* at(uint64_t offset) const { return shm_->at(offset); }
+    int32_t id() const { return shm_->id(); }
+
+private:
+    ShmCache& cache_;
+    std::unique_ptr<MappedShm> shm_;
+};
+
+uint64_t align_up(uint64_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
+
+// A tee_ioctl_*_arg header followed by its params, 8-byte aligned as the kernel expects.
+template <typename Header>
+class ArgBuffer {
+public:
+    explicit ArgBuffer(size_t num_params)
+        : words_((sizeof(Header) + num_params * sizeof(tee_ioctl_param) + 7) / 8, 0),
+          num_params_(num_params) {}
+
+    Header& header() { return *reinterpret_cast<Header*>(words_.data()); }
+    tee_ioctl_param* params() {
+        return reinterpret_cast<tee_ioctl_param*>(reinterpret_cast<uint8_t*>(words_.data()) +
+                                                  sizeof(Header));
+    }
+    tee_ioctl_buf_data buf() {
+        return {reinterpret_cast<uint64_t>(words_.data()),
+                sizeof(Header) + num_params_ * sizeof(tee_ioctl_param)};
+    }
+
+private:
+    std::vector<uint64_t> words_;
+    size_t num_params_;
+};
+
+// Where each temporary memref sits in the call's shm.
+struct Layout {
+    std::vector<uint64_t> offsets;
+    uint64_t total = 0;
+    bool needs_memory = false;
+};
+
+bool is_null_memref(const GpParam& p, bool memref_null) {
+    return memref_null && temp_memref_capacity(p) == 0;
+}
+
+Layout plan_layout(const GpParams& params, bool memref_null) {
+    Layout layout;
+    layout.offsets.resize(params.size(), 0);
+    for (size_t i = 0; i < params.size(); ++i) {
+        if (!gp::is_temp_memref(params[i].type) || is_null_memref(params[i], memref_null)) continue;
+        layout.offsets[i] = layout.total;
+        layout.total += align_up(temp_memref_capacity(params[i]));
+        layout.needs_memory = true;
+    }
+    // A device without NULL memrefs still needs a buffer behind a zero-sized one (as libteec does).
+    if (layout.needs_memory && layout.total == 0) layout.total = kAlign;
+    return layout;
+}
+
+Result<void> marshal_params(Device& device, const GpParams& params, bool memref_null,
+                            const Layout& layout, TempMemory& memory, tee_ioctl_param* out) {
+    if (layout.needs_memory) TEED_TRY(memory.allocate(device, layout.total));
+    for (size_t i = 0; i < params.size(); ++i) {
+        const GpParam& p = params[i];
+        tee_ioctl_param& k = out[i];
+        k.attr = p.type;  // GP value and temporary-memref codes equal the UAPI attr types
+        if (gp::is_value(p.type)) {
+            k.a = p.a;
+            k.b = p.b;
+        } else if (gp::is_temp_memref(p.type)) {
+            if (is_null_memref(p, memref_null)) {
+                k.a = 0;
+                k.b = 0;
+                k.c = TEE_MEMREF_NULL;
+                continue;
+            }
+            std::memcpy(memory.at(layout.offsets[i]), p.data.data(), p.data.size());
+            k.a = layout.offsets[i];
+            k.b = temp_memref_capacity(p);
+            k.c = static_cast<uint64_t>(memory.id());
+        }
+    }
+    return {};
+}
+
+GpParams unmarshal_params(const GpParams& sent, const tee_ioctl_param* returned,
+                          const Layout& layout, const TempMemory& memory) {
+    GpParams out;
+    out.reserve(sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+        GpParam p;
+        p.type = sent[i].type;
+        p.a = sent[i].a;
+        p.b = sent[i].b;
+        if (gp::is_value(p.type) && gp::is_output(p.type)) {
+            p.a = returned[i].a;
+            p.b = returned[i].b;
+        } else if (gp::is_temp_memref(p.type)) {
+            uint64_t capacity = temp_memref_capacity(sent[i]);
+            p.size = gp::is_output(p.type) ? returned[i].b : capacity;
+            // Output bytes come back only when they fit what the client offered (GP: on
+            // TEEC_ERROR_SHORT_BUFFER only the size is updated).
+            if (gp::is_output(p.type) && p.size <= capacity && p.size > 0 && memory.allocated()) {
+                const uint8_t* begin = memory.at(layout.offsets[i]);
+                p.data.assign(begin, begin + p.size);
+            }
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+}  // namespace
+
+ShmCache::ShmCache() = default;
+ShmCache::~ShmCache() = default;
+
+Result<std::unique_ptr<MappedShm>> ShmCache::take(Device& device, uint64_t size) {
+    {
+        std::lock_guard lock(mutex_);
+        auto best = idle_.end();
+        for (auto it = idle_.begin(); it != idle_.end(); ++it)
+            if ((*it)->size() >= size && (best == idle_.end() || (*it)->size() < (*best)->size()))
+                best = it;
+        if (best != idle_.end()) {
+            auto shm = std::move(*best);
+            idle_.erase(best);
+            return shm;
+        }
+    }
+    auto shm = std::make_unique<MappedShm>();
+    TEED_TRY(shm->allocate(device, round_up_to_power_of_two(size)));
+    return shm;
+}
+
+void ShmCache::give_back(std::unique_ptr<MappedShm> shm) {
+    std::lock_guard lock(mutex_);
+    uint64_t idle_bytes = 0;
+    for (const auto& idle : idle_) idle_bytes += idle->size();
+    // Beyond the budget the shm is freed here: large buffers are rare, and many clients idle.
+    if (idle_.size() < kMaxIdleShms && idle_bytes + shm->size() <= kIdleShmBudget)
+        idle_.push_back(std::move(shm));
+}
+
+Result<GpOpenReply> GpClient::open_session(const GpOpenRequest& request) {
+    Layout layout = plan_layout(request.params, memref_null_);
+    TempMemory memory(shm_cache_);
+    ArgBuffer<tee_ioctl_open_session_arg> arg(request.params.size());
+    auto& header = arg.header();
+    std::copy(request.uuid.bytes.begin(), request.uuid.bytes.end(), header.uuid);
+    if (request.login == gp::kLoginGroup)
+        std::memcpy(header.clnt_uuid, &request.connection_data, sizeof(request.connection_data));
+    header.clnt_login = request.login;
+    header.cancel_id = request.cancel_id;
+    header.num_params = static_cast<uint32_t>(request.params.size());
+    TEED_TRY(marshal_params(device_, request.params, memref_null_, layout, memory, arg.params()));
+    TEED_TRY(device_.open_session(arg.buf()));
+
+    GpOpenReply reply;
+    reply.session_id = header.session;
+    reply.reply.return_code = header.ret;
+    reply.reply.return_origin = header.ret_origin;
+    reply.reply.params = unmarshal_params(request.params, arg.params(), layout, memory);
+    return reply;
+}
+
+Result<GpReply> GpClient::invoke(uint32_t session_id, uint32_t command, uint32_t cancel_id,
+                                 const GpParams& params) {
+    Layout layout = plan_layout(params, memref_null_);
+    TempMemory memory(shm_cache_);
+    ArgBuffer<tee_ioctl_invoke_arg> arg(params.size());
+    auto& header = arg.header();
+    header.func = command;
+    header.session = session_id;
+    header.cancel_id = cancel_id;
+    header.num_params = static_cast<uint32_t>(params.size());
+    TEED_TRY(marshal_params(device_, params, memref_null_, layout, memory, arg.params()));
+    TEED_TRY(device_.invoke(arg.buf()));
+
+    GpReply reply;
+    reply.return_code = header.ret;
+    reply.return_origin = header.ret_origin;
+    reply.params = unmarshal_params(params, arg.params(), layout, memory);
+    return reply;
+}
+
+Result<void> GpClient::cancel(uint32_t session_id, uint32_t cancel_id) {
+    return device_.cancel({cancel_id, session_id});
+}
+
+Result<void> GpClient::close_session(uint32_t session_id) {
+    return device_.close_session({session_id});
+}
+
+}  // namespace teed
