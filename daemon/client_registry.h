@@ -1,0 +1,44 @@
+#pragma once
+// Per-connection state: every object a client creates is tied to its unique bus name and destroyed
+// when that name leaves the bus.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/credentials.h"
+#include "daemon/session.h"
+
+namespace teed {
+
+struct Client {
+    explicit Client(std::string name) : unique_name(std::move(name)) {}
+
+    std::string unique_name;
+    std::optional<Credentials> credentials;
+    bool credentials_requested = false;
+    std::vector<std::function<void(Result<const Credentials*>)>> credential_waiters;
+    std::map<std::string, std::shared_ptr<DeviceContext>> contexts;  // by device name
+    std::map<std::string, std::shared_ptr<Session>> sessions;         // by session id
+    uint32_t calls_in_flight = 0;  // opens and invokes
+    uint32_t opens_in_flight = 0;
+};
+
+class ClientRegistry {
+public:
+    Client* find(const std::string& unique_name);
+    // Creates the entry on a client's first call; LimitExceeded past `max_clients`.
+    Result<Client*> find_or_create(const std::string& unique_name, uint32_t max_clients);
+    std::unique_ptr<Client> remove(const std::string& unique_name);
+
+    size_t size() const { return clients_.size(); }
+    size_t session_count() const;
+
+private:
+    std::map<std::string, std::unique_ptr<Client>> clients_;
+};
+
+}  // namespace teed

@@ -1,0 +1,167 @@
+#include "daemon/config.h"
+
+#include <getopt.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <json/json.h>
+
+namespace teed {
+namespace {
+
+Result<uint64_t> parse_unsigned(const std::string& text, const std::string& what, uint64_t max) {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+        return Error(ErrorKind::InvalidArgument) << what << ": '" << text << "' is not a number";
+    errno = 0;
+    unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+    if (errno == ERANGE || value > max)
+        return Error(ErrorKind::InvalidArgument) << what << ": " << text << " is above " << max;
+    return static_cast<uint64_t>(value);
+}
+
+template <typename T>
+Result<void> read_unsigned(const Json::Value& root, const char* key, const std::string& origin,
+                           T& ret_value) {
+    const Json::Value& v = root[key];
+    if (!v.isUInt64() || v.asUInt64() > std::numeric_limits<T>::max())
+        return Error(ErrorKind::InvalidArgument)
+               << origin << ": '" << key << "' must be a non-negative integer of at most "
+               << std::numeric_limits<T>::max();
+    ret_value = static_cast<T>(v.asUInt64());
+    return {};
+}
+
+Result<void> apply_key(const Json::Value& root, const std::string& key, const std::string& origin,
+                       Config& config) {
+    Limits& l = config.limits;
+    if (key == "simulate") return read_unsigned(root, "simulate", origin, config.simulate);
+    if (key == "workers") return read_unsigned(root, "workers", origin, config.workers);
+    if (key == "max_memref_bytes") return read_unsigned(root, "max_memref_bytes", origin, l.max_memref_bytes);
+    if (key == "max_call_memref_bytes")
+        return read_unsigned(root, "max_call_memref_bytes", origin, l.max_call_memref_bytes);
+    if (key == "max_clients") return read_unsigned(root, "max_clients", origin, l.max_clients);
+    if (key == "max_sessions_per_client")
+        return read_unsigned(root, "max_sessions_per_client", origin, l.max_sessions_per_client);
+    if (key == "max_sessions_total")
+        return read_unsigned(root, "max_sessions_total", origin, l.max_sessions_total);
+    if (key == "max_concurrent_calls_per_client")
+        return read_unsigned(root, "max_concurrent_calls_per_client", origin,
+                             l.max_concurrent_calls_per_client);
+    if (key == "hardware") {
+        if (!root[key].isBool())
+            return Error(ErrorKind::InvalidArgument) << origin << ": 'hardware' must be true or false";
+        config.hardware = root[key].asBool();
+        return {};
+    }
+    if (key == "log_level") {
+        if (!root[key].isString() || !log_level_from_string(root[key].asString(), config.log_level))
+            return Error(ErrorKind::InvalidArgument)
+                   << origin << ": 'log_level' must be one of error, warning, notice, info, debug";
+        return {};
+    }
+    return Error(ErrorKind::InvalidArgument) << origin << ": unknown key '" << key << "'";
+}
+
+Result<void> apply_config_file(const std::string& path, bool must_exist, Config& config) {
+    std::ifstream in(path);
+    if (!in) {
+        if (!must_exist && errno == ENOENT) return {};
+        return ErrnoError() << "reading configuration file '" << path << "'";
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return apply_config_json(text.str(), path, config);
+}
+
+enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers };
+
+}  // namespace
+
+Result<void> apply_config_json(const std::string& text, const std::string& origin, Config& config) {
+    Json::CharReaderBuilder builder;
+    Json::CharReaderBuilder::strictMode(&builder.settings_);  // no trailing commas, no duplicates
+    builder["allowComments"] = true;
+    std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
+    Json::Value root;
+    std::string errors;
+    if (!reader->parse(text.data(), text.data() + text.size(), &root, &errors))
+        return Error(ErrorKind::InvalidArgument) << origin << ": " << errors;
+    if (!root.isObject())
+        return Error(ErrorKind::InvalidArgument) << origin << ": the top level must be an object";
+    for (const std::string& key : root.getMemberNames()) TEED_TRY(apply_key(root, key, origin, config));
+    return {};
+}
+
+const char* usage_text() {
+    return "Usage: teed [OPTION]...\n"
+           "The TEE daemon: publishes the kernel's TEE devices as D-Bus objects (org.teed.Teed1).\n\n"
+           "  --simulate[=N]        publish N simulated OP-TEE devices (default 1)\n"
+           "  --no-hardware         do not look for /dev/tee* devices\n"
+           "  --bus-address=ADDR    connect to this bus instead of the system bus\n"
+           "  --config=FILE         configuration file (default /etc/teed/teed.conf)\n"
+           "  --workers=N           threads that run TEE calls (default 16)\n"
+           "  --log-level=LEVEL     error, warning, notice, info or debug\n"
+           "  --version             print the version and exit\n"
+           "  --help                print this help and exit\n";
+}
+
+Result<CommandLine> load_config(int argc, char** argv) {
+    static const option kOptions[] = {
+        {"simulate", optional_argument, nullptr, kSimulate},
+        {"no-hardware", no_argument, nullptr, kNoHardware},
+        {"bus-address", required_argument, nullptr, kBusAddress},
+        {"config", required_argument, nullptr, kConfig},
+        {"log-level", required_argument, nullptr, kLogLevel},
+        {"workers", required_argument, nullptr, kWorkers},
+        {"version", no_argument, nullptr, 'V'},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    // Options are read twice: first to find the file, then to let the command line win over it.
+    CommandLine line;
+    bool config_named = false;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "hV", kOptions, nullptr)) != -1;) {
+        if (c == kConfig) {
+            line.config.config_path = optarg;
+            config_named = true;
+        } else if (c == '?') {
+            return Error(ErrorKind::InvalidArgument)
+                   << "unknown or incomplete option '" << argv[optind - 1] << "' (see --help)";
+        }
+    }
+    TEED_TRY(apply_config_file(line.config.config_path, config_named, line.config));
+
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "hV", kOptions, nullptr)) != -1;) {
+        Config& config = line.config;
+        switch (c) {
+            case 'h': line.action = CommandLineAction::ShowHelp; break;
+            case 'V': line.action = CommandLineAction::ShowVersion; break;
+            case kSimulate:
+                config.simulate = optarg ? static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--simulate", 64))) : 1;
+                break;
+            case kNoHardware: config.hardware = false; break;
+            case kBusAddress: config.bus_address = optarg; break;
+            case kWorkers:
+                config.workers = static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--workers", 1024)));
+                if (config.workers == 0)
+                    return Error(ErrorKind::InvalidArgument) << "--workers must be at least 1";
+                break;
+            case kLogLevel:
+                if (!log_level_from_string(optarg, config.log_level))
+                    return Error(ErrorKind::InvalidArgument)
+                           << "--log-level: '" << optarg << "' is not error, warning, notice, info or debug";
+                break;
+            default: break;
+        }
+    }
+    if (optind < argc)
+        return Error(ErrorKind::InvalidArgument) << "unexpected argument '" << argv[optind] << "'";
+    return line;
+}
+
+}  // namespace teed

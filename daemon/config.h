@@ -1,0 +1,52 @@
+#pragma once
+// teed's configuration: defaults, then the JSON file, then the command line.
+//
+//   Config config = TEED_TRY(load_config(argc, argv));
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "daemon/limits.h"
+
+namespace teed {
+
+struct Limits {
+    uint64_t max_memref_bytes = defaults::kMaxMemrefBytes;
+    uint64_t max_call_memref_bytes = defaults::kMaxCallMemrefBytes;
+    uint32_t max_clients = defaults::kMaxClients;
+    uint32_t max_sessions_per_client = defaults::kMaxSessionsPerClient;
+    uint32_t max_sessions_total = defaults::kMaxSessionsTotal;
+    uint32_t max_concurrent_calls_per_client = defaults::kMaxConcurrentCallsPerClient;
+};
+
+struct Config {
+    std::string config_path = "/etc/teed/teed.conf";
+    std::string bus_address;  // empty: the system bus
+    uint32_t simulate = 0;    // simulated OP-TEE devices to publish
+    bool hardware = true;     // scan for /dev/tee* and /dev/teepriv*
+    uint32_t workers = defaults::kWorkers;
+    LogLevel log_level = LogLevel::Info;
+    Limits limits;
+};
+
+enum class CommandLineAction { Run, ShowHelp, ShowVersion };
+
+struct CommandLine {
+    CommandLineAction action = CommandLineAction::Run;
+    Config config;
+};
+
+// Reads the command line, and the configuration file it names (or the default one, if present).
+// A file that does not parse, an unknown key or a value of the wrong type is InvalidArgument
+// naming the file and the key.
+Result<CommandLine> load_config(int argc, char** argv);
+
+// Applies a JSON document (the configuration file's content) to `config`.
+Result<void> apply_config_json(const std::string& text, const std::string& origin, Config& config);
+
+const char* usage_text();
+
+}  // namespace teed

@@ -1,0 +1,17 @@
+#pragma once
+// Every default limit on what a client can make teed allocate, in one place (docs/configuration.md).
+// Each can be changed in the configuration file; exceeding one gets LimitExceeded naming it.
+
+#include <cstdint>
+
+namespace teed::defaults {
+
+inline constexpr uint64_t kMaxMemrefBytes = 16u << 20;      // one temporary memref
+inline constexpr uint64_t kMaxCallMemrefBytes = 24u << 20;  // all memrefs of one call
+inline constexpr uint32_t kMaxClients = 1024;               // connected D-Bus clients with state
+inline constexpr uint32_t kMaxSessionsPerClient = 64;
+inline constexpr uint32_t kMaxSessionsTotal = 8192;
+inline constexpr uint32_t kMaxConcurrentCallsPerClient = 8;  // opens + invokes in flight
+inline constexpr uint32_t kWorkers = 16;
+
+}  // namespace teed::defaults

@@ -1,0 +1,119 @@
+// teed: the TEE daemon. Publishes the kernel's TEE devices (and simulated ones) on the bus as
+// org.teed.Teed1 and serves GlobalPlatform sessions to clients under policy.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include <systemd/sd-daemon.h>
+
+#include "backends/kernel/discovery.h"
+#include "backends/kernel/kernel_device.h"
+#include "backends/sim/sim_device.h"
+#include "common/build_config.h"
+#include "common/log.h"
+#include "daemon/config.h"
+#include "daemon/device_registry.h"
+#include "daemon/event_loop.h"
+#include "daemon/manager.h"
+#include "daemon/worker_pool.h"
+#include "dbus/bus_connection.h"
+#include "dbus/service.h"
+
+namespace teed {
+namespace {
+
+void add_hardware_devices(DeviceRegistry& devices) {
+    auto nodes = discover_tee_nodes();
+    if (!nodes.ok()) {
+        log_warning("looking for TEE devices failed, ignoring", {{"TEED_ERROR", nodes.error().message()}});
+        return;
+    }
+    for (const auto& node : nodes.value()) {
+        auto added = devices.add(make_kernel_node(node.name, node.path));
+        if (!added.ok())
+            log_warning("cannot use TEE device, ignoring",
+                        {{"TEED_DEVICE", node.path}, {"TEED_ERROR", added.error().message()}});
+        else
+            log_info("found TEE device", {{"TEED_DEVICE", node.path}});
+    }
+}
+
+Result<void> add_devices(const Config& config, DeviceRegistry& devices) {
+    if (config.hardware) add_hardware_devices(devices);
+    for (uint32_t i = 0; i < config.simulate; ++i) {
+        SimOptions options;
+        options.name = "simtee" + std::to_string(i);
+        TEED_TRY(devices.add(make_simulated_node(options)));
+    }
+    return {};
+}
+
+Result<int> run(const Config& config) {
+    auto started = std::chrono::steady_clock::now();
+    auto loop = TEED_TRY(EventLoop::create());
+    // Signals first: threads created later inherit the blocked mask.
+    TEED_TRY(loop->on_signal(SIGTERM, [&loop] { loop->exit(EXIT_SUCCESS); }));
+    TEED_TRY(loop->on_signal(SIGINT, [&loop] { loop->exit(EXIT_SUCCESS); }));
+    TEED_TRY(loop->on_signal(SIGHUP, [] { log_info("SIGHUP received: nothing to reload"); }));
+    signal(SIGPIPE, SIG_IGN);
+
+    DeviceRegistry devices;
+    TEED_TRY(add_devices(config, devices));
+    auto bus = TEED_TRY(BusConnection::open(config.bus_address));
+    auto workers = std::make_unique<WorkerPool>(config.workers);
+    auto manager = std::make_unique<Manager>(config, devices, *loop, *workers, *bus);
+    auto service = std::make_unique<DbusService>(*bus, *manager, devices);
+    TEED_TRY(bus->attach(*loop));
+    TEED_TRY(loop->enable_watchdog());
+    TEED_TRY(service->request_name());
+
+    auto ready_ms = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started).count() / 1000.0;
+    std::string status = devices.status();
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+    log_info("teed ready", {{"TEED_STATUS", status}, {"TEED_READY_MS", std::to_string(ready_ms)}});
+
+    int code = TEED_TRY(loop->run());
+
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+    log_info("teed stopping");
+    service.reset();
+    workers.reset();          // finishes running calls; their replies are dropped below
+    loop->discard_posted();
+    manager.reset();
+    bus.reset();
+    return code;
+}
+
+}  // namespace
+}  // namespace teed
+
+int main(int argc, char** argv) {
+    using namespace teed;
+    set_log_to_journal(!isatty(STDERR_FILENO) && getenv("JOURNAL_STREAM") != nullptr);
+    auto line = load_config(argc, argv);
+    if (!line.ok()) {
+        fprintf(stderr, "teed: %s\n", line.error().message().c_str());
+        return 2;
+    }
+    if (line->action == CommandLineAction::ShowHelp) {
+        fputs(usage_text(), stdout);
+        return 0;
+    }
+    if (line->action == CommandLineAction::ShowVersion) {
+        printf("teed %s\n", TEED_VERSION);
+        return 0;
+    }
+    set_log_level(line->config.log_level);
+    auto code = run(line->config);
+    if (!code.ok()) {
+        log_error("teed failed", {{"TEED_ERROR", code.error().message()}});
+        sd_notifyf(0, "STATUS=failed: %s", code.error().message().c_str());
+        return 1;
+    }
+    return code.value();
+}

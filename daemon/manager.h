@@ -1,0 +1,111 @@
+#pragma once
+// The manager: opens, invokes, cancels and closes GlobalPlatform sessions for bus clients, under
+// the limits, on worker threads, and cleans up after clients that leave.
+//
+// Every method runs on the loop thread and returns at once; `done` callbacks run later on the loop
+// thread. The D-Bus adaptors (dbus/) call in here; nothing here knows about D-Bus.
+//
+//   manager.open_session(sender, request, [](Result<OpenSessionOutcome> r) { ... reply ... });
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backends/optee/gp_client.h"
+#include "daemon/client_registry.h"
+#include "daemon/config.h"
+#include "daemon/device_registry.h"
+
+namespace teed {
+
+class EventLoop;
+class WorkerPool;
+
+// Where the bus-attested identity of a connection comes from (the bus driver, in production).
+class CredentialsSource {
+public:
+    virtual ~CredentialsSource() = default;
+    virtual void lookup(const std::string& unique_name,
+                        std::function<void(Result<Credentials>)> done) = 0;
+};
+
+struct OpenSessionRequest {
+    std::string device;  // empty: any device that can serve the TA
+    std::string uuid;
+    uint32_t login = 0;
+    uint32_t connection_data = 0;
+    GpParams params;
+    std::optional<uint32_t> cancel_id;
+};
+
+struct OpenSessionOutcome {
+    std::shared_ptr<Session> session;  // null when the TEE or TA refused
+    GpReply reply;
+};
+
+struct ManagerStatistics {
+    size_t clients = 0;
+    size_t sessions = 0;          // published sessions
+    size_t live_sessions = 0;     // Session objects still alive, closing ones included
+    size_t device_contexts = 0;   // open per-client device contexts
+    size_t workers_busy = 0;
+    size_t work_queued = 0;
+};
+
+class Manager {
+public:
+    using OpenDone = std::function<void(Result<OpenSessionOutcome>)>;
+    using InvokeDone = std::function<void(Result<GpReply>)>;
+    using Done = std::function<void(Result<void>)>;
+
+    Manager(const Config& config, DeviceRegistry& devices, EventLoop& loop, WorkerPool& workers,
+            CredentialsSource& credentials);
+    ~Manager();
+
+    void open_session(const std::string& caller, OpenSessionRequest request, OpenDone done);
+    // The session `id` if `caller` owns it; null otherwise, as if it did not exist.
+    std::shared_ptr<Session> find_session(const std::string& caller, const std::string& id);
+    void invoke(const std::string& caller, const std::shared_ptr<Session>& session,
+                uint32_t command, GpParams params, std::optional<uint32_t> cancel_id,
+                InvokeDone done);
+    void request_cancellation(const std::string& caller, const std::shared_ptr<Session>& session,
+                              uint32_t cancel_id, Done done);
+    void close_session(const std::string& caller, const std::string& id, Done done);
+    // The caller's bus-attested credentials (looked up once per connection).
+    void caller_credentials(const std::string& caller,
+                            std::function<void(Result<const Credentials*>)> done);
+    // The bus reported that `unique_name` is gone: close everything it had.
+    void client_vanished(const std::string& unique_name);
+
+    ManagerStatistics statistics() const;
+    const DeviceRegistry& devices() const { return devices_; }
+
+    struct OpenPlan;  // what a worker needs to open a session (manager.cpp)
+
+private:
+
+    Result<std::shared_ptr<OpenPlan>> plan_open(Client& client, const OpenSessionRequest& request);
+    void start_open(const std::string& caller, std::shared_ptr<OpenPlan> plan, OpenDone done);
+    void finish_open(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
+                     Result<GpOpenReply> opened, OpenDone done);
+    Result<void> admit_call(Client& client);
+    void end_call(const std::string& caller, const std::shared_ptr<Session>& session,
+                  uint32_t cancel_id);
+    void retire_session(const std::shared_ptr<Session>& session, Done done);
+    void submit_close(std::shared_ptr<Session> session, Done done);
+
+    const Config& config_;
+    DeviceRegistry& devices_;
+    EventLoop& loop_;
+    WorkerPool& workers_;
+    CredentialsSource& credentials_;
+    ClientRegistry clients_;
+    // Set on destruction: completions still queued on the loop must not touch the manager.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Checks a login method and its connection data as the kernel would, before any work.
+Result<void> validate_login(uint32_t login);
+
+}  // namespace teed

@@ -1,0 +1,75 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <vector>
+
+namespace teed {
+namespace {
+
+Result<CommandLine> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "teed");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    return load_config(static_cast<int>(args.size()), argv.data());
+}
+
+TEST(AConfiguration, ReadsTheCommandLine) {
+    auto line = parse({"--config=/nonexistent-is-fine-when-default/x", "--simulate=2", "--no-hardware",
+                       "--bus-address=unix:path=/tmp/b", "--workers=3", "--log-level=debug"});
+    // A named file must exist.
+    EXPECT_FALSE(line.ok());
+    line = parse({"--simulate=2", "--no-hardware", "--bus-address=unix:path=/tmp/b", "--workers=3",
+                  "--log-level=debug"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_EQ(line->config.simulate, 2u);
+    EXPECT_FALSE(line->config.hardware);
+    EXPECT_EQ(line->config.bus_address, "unix:path=/tmp/b");
+    EXPECT_EQ(line->config.workers, 3u);
+    EXPECT_EQ(line->config.log_level, LogLevel::Debug);
+}
+
+TEST(AConfiguration, RejectsBadOptionsWithAReason) {
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"--simulate=many"}, {"--workers=0"}, {"--log-level=loud"}, {"--bogus"}, {"extra"}}) {
+        auto line = parse(args);
+        ASSERT_FALSE(line.ok()) << args[0];
+        EXPECT_EQ(line.error().kind(), ErrorKind::InvalidArgument);
+    }
+}
+
+TEST(AConfiguration, AppliesAJsonFile) {
+    Config config;
+    auto r = apply_config_json(R"({"simulate": 1, "max_memref_bytes": 4096, "hardware": false,
+                                   "max_sessions_per_client": 2})", "test.conf", config);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(config.simulate, 1u);
+    EXPECT_EQ(config.limits.max_memref_bytes, 4096u);
+    EXPECT_EQ(config.limits.max_sessions_per_client, 2u);
+    EXPECT_FALSE(config.hardware);
+}
+
+TEST(AConfiguration, RejectsUnknownKeysWrongTypesAndBrokenJsonNamingTheFile) {
+    for (const char* text : {R"({"simulat": 1})", R"({"simulate": "1"})", R"({"workers": -1})",
+                             R"({"hardware": 1})", R"({"simulate": 1,})", R"([1])", "{"}) {
+        Config config;
+        auto r = apply_config_json(text, "/etc/teed/teed.conf", config);
+        ASSERT_FALSE(r.ok()) << text;
+        EXPECT_EQ(r.error().kind(), ErrorKind::InvalidArgument);
+        EXPECT_NE(r.error().message().find("/etc/teed/teed.conf"), std::string::npos) << text;
+    }
+}
+
+TEST(AConfiguration, LetsTheCommandLineWinOverTheFile) {
+    std::string path = testing::TempDir() + "teed-config-test.conf";
+    std::ofstream(path) << R"({"simulate": 3, "workers": 5})";
+    auto line = parse({"--config=" + path, "--simulate=1"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_EQ(line->config.simulate, 1u);
+    EXPECT_EQ(line->config.workers, 5u);
+}
+
+}  // namespace
+}  // namespace teed

@@ -1,0 +1,192 @@
+// The manager's asynchronous flows on the simulated TEE, with a real loop and real workers, no bus.
+#include "daemon/manager.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include <gtest/gtest.h>
+#include <systemd/sd-event.h>
+
+#include "backends/kernel/gp.h"
+#include "backends/sim/sim_device.h"
+#include "daemon/event_loop.h"
+#include "daemon/worker_pool.h"
+
+namespace teed {
+namespace {
+
+constexpr const char* kHello = "8aaaf200-2450-11e4-abe2-0002a5d5c51b";
+constexpr const char* kSleep = "ab86ff20-02df-4d53-acee-341029557c38";
+constexpr const char* kWhoami = "4839ae89-dd05-41d8-bd50-0e6109a44689";
+
+class FixedCredentials : public CredentialsSource {
+public:
+    void lookup(const std::string&, std::function<void(Result<Credentials>)> done) override {
+        ++lookups;
+        done(creds);
+    }
+    Credentials creds{.uid = 65534, .groups = {65534}, .pid = 1};
+    int lookups = 0;
+};
+
+class AManager : public testing::Test {
+protected:
+    void SetUp() override {
+        loop_ = EventLoop::create().value();
+        ASSERT_TRUE(devices_.add(make_simulated_node({})).ok());
+        workers_ = std::make_unique<WorkerPool>(4);
+        manager_ = std::make_unique<Manager>(config_, devices_, *loop_, *workers_, credentials_);
+    }
+    void TearDown() override {
+        manager_.reset();
+        workers_.reset();
+        loop_->discard_posted();
+    }
+
+    // Turns the loop until `done` holds; fails the test after a generous deadline.
+    template <typename Predicate>
+    void run_until(Predicate done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!done()) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out";
+            sd_event_run(loop_->event(), 50'000);
+        }
+    }
+
+    Result<OpenSessionOutcome> open(const std::string& caller, OpenSessionRequest request) {
+        std::optional<Result<OpenSessionOutcome>> result;
+        manager_->open_session(caller, std::move(request),
+                               [&](Result<OpenSessionOutcome> r) { result.emplace(std::move(r)); });
+        run_until([&] { return result.has_value(); });
+        return std::move(*result);
+    }
+    std::shared_ptr<Session> open_ok(const std::string& caller, const char* uuid, uint32_t login = 0) {
+        auto r = open(caller, {.uuid = uuid, .login = login});
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+        return r.ok() ? r->session : nullptr;
+    }
+    Result<GpReply> invoke(const std::string& caller, const std::shared_ptr<Session>& s,
+                           uint32_t command, GpParams params) {
+        std::optional<Result<GpReply>> result;
+        manager_->invoke(caller, s, command, std::move(params), std::nullopt,
+                         [&](Result<GpReply> r) { result.emplace(std::move(r)); });
+        run_until([&] { return result.has_value(); });
+        return std::move(*result);
+    }
+
+    Config config_;
+    FixedCredentials credentials_;
+    DeviceRegistry devices_;
+    std::unique_ptr<EventLoop> loop_;
+    std::unique_ptr<WorkerPool> workers_;
+    std::unique_ptr<Manager> manager_;
+};
+
+TEST_F(AManager, OpensAndInvokesAHelloWorldSession) {
+    auto session = open_ok(":1.1", kHello);
+    ASSERT_TRUE(session);
+    auto reply = invoke(":1.1", session, 0, {GpParam::value_inout(42)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->return_code, gp::kSuccess);
+    EXPECT_EQ(reply->params[0].a, 43u);
+}
+
+TEST_F(AManager, AnswersAnUnknownTaAsANormalReply) {
+    auto r = open(":1.1", {.uuid = "00000000-0000-0000-0000-000000000001"});
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->session);
+    EXPECT_EQ(r->reply.return_code, gp::kErrorItemNotFound);
+    EXPECT_EQ(r->reply.return_origin, gp::kOriginTee);
+}
+
+TEST_F(AManager, RefusesBadRequestsWithNamedErrors) {
+    EXPECT_EQ(open(":1.1", {.device = "tee9", .uuid = kHello}).error().kind(), ErrorKind::NotFound);
+    EXPECT_EQ(open(":1.1", {.uuid = "hello"}).error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(open(":1.1", {.uuid = kHello, .login = 4}).error().kind(), ErrorKind::NotSupported);
+    EXPECT_EQ(open(":1.1", {.uuid = kHello, .login = 0x80000000}).error().kind(), ErrorKind::AccessDenied);
+    EXPECT_EQ(open(":1.1", {.uuid = kHello, .login = 3}).error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(manager_->statistics().sessions, 0u);
+}
+
+TEST_F(AManager, HidesASessionFromEveryoneButItsOwner) {
+    auto session = open_ok(":1.1", kHello);
+    ASSERT_TRUE(session);
+    EXPECT_EQ(manager_->find_session(":1.1", session->id()), session);
+    EXPECT_EQ(manager_->find_session(":1.2", session->id()), nullptr);
+}
+
+TEST_F(AManager, RefusesOneSessionPastTheLimitAndCreatesNothingForIt) {
+    config_.limits.max_sessions_per_client = 2;
+    ASSERT_TRUE(open_ok(":1.1", kHello));
+    ASSERT_TRUE(open_ok(":1.1", kHello));
+    auto third = open(":1.1", {.uuid = kHello});
+    ASSERT_FALSE(third.ok());
+    EXPECT_EQ(third.error().kind(), ErrorKind::LimitExceeded);
+    EXPECT_NE(third.error().message().find("max_sessions_per_client=2"), std::string::npos);
+    EXPECT_EQ(manager_->statistics().sessions, 2u);
+    EXPECT_TRUE(open_ok(":1.2", kHello));  // another client is not affected
+}
+
+TEST_F(AManager, ClosesTheSessionOfAClientThatLeavesDuringABlockingInvoke) {
+    auto session = open_ok(":1.1", kSleep);
+    ASSERT_TRUE(session);
+    GpParam ms;
+    ms.type = gp::kValueInput;
+    ms.a = 300;
+    std::optional<Result<GpReply>> reply;
+    manager_->invoke(":1.1", session, 0, {ms}, std::nullopt,
+                     [&](Result<GpReply> r) { reply.emplace(std::move(r)); });
+    std::weak_ptr<Session> watch = session;
+    session.reset();
+    manager_->client_vanished(":1.1");
+    EXPECT_EQ(manager_->statistics().clients, 0u);
+    run_until([&] { return reply.has_value(); });
+    EXPECT_EQ((*reply)->return_code, gp::kSuccess);
+    run_until([&] { return watch.expired() && DeviceContext::live_count() == 0; });
+}
+
+TEST_F(AManager, CancelsOnlyCallsThatAreRunning) {
+    auto session = open_ok(":1.1", kSleep);
+    ASSERT_TRUE(session);
+    std::optional<Result<void>> cancelled;
+    manager_->request_cancellation(":1.1", session, 5, [&](Result<void> r) { cancelled.emplace(r); });
+    ASSERT_TRUE(cancelled.has_value());
+    EXPECT_EQ(cancelled->error().kind(), ErrorKind::NotFound);
+
+    GpParam ms;
+    ms.type = gp::kValueInput;
+    ms.a = 20000;
+    std::optional<Result<GpReply>> reply;
+    manager_->invoke(":1.1", session, 0, {ms}, 5, [&](Result<GpReply> r) { reply.emplace(std::move(r)); });
+    cancelled.reset();
+    manager_->request_cancellation(":1.1", session, 5, [&](Result<void> r) { cancelled.emplace(r); });
+    run_until([&] { return reply.has_value(); });
+    ASSERT_TRUE(reply->ok());
+    EXPECT_EQ((*reply)->return_code, gp::kErrorCancel);
+}
+
+TEST_F(AManager, OpensUserLoginsWithTheClientsIdentityNotTeeds) {
+    if (geteuid() != 0) GTEST_SKIP() << "switching a thread to another uid needs root";
+    auto session = open_ok(":1.1", kWhoami, gp::kLoginUser);
+    ASSERT_TRUE(session);
+    GpParam login;
+    login.type = gp::kValueOutput;
+    auto reply = invoke(":1.1", session, 0, {login, GpParam::temp_output(16)});
+    ASSERT_TRUE(reply.ok());
+    ASSERT_EQ(reply->return_code, gp::kSuccess);
+    EXPECT_EQ(reply->params[0].a, gp::kLoginUser);
+    auto ns = Uuid::parse(kClientUuidNamespace).value();
+    auto expected = Uuid::v5(ns, "uid=fffe");  // 65534, the fake client's uid
+    EXPECT_EQ(reply->params[1].data, std::vector<uint8_t>(expected.bytes.begin(), expected.bytes.end()));
+    EXPECT_EQ(geteuid(), 0u);  // the loop thread kept its own identity
+}
+
+TEST_F(AManager, RefusesGroupLoginsForGroupsTheClientIsNotIn) {
+    auto r = open(":1.1", {.uuid = kWhoami, .login = gp::kLoginGroup, .connection_data = 4242});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::AccessDenied);
+}
+
+}  // namespace
+}  // namespace teed
