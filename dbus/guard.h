@@ -1,0 +1,70 @@
+#pragma once
+// Every D-Bus handler body runs inside dbus_guard(): sdbus-c++ 1.2 catches only sdbus::Error around
+// handlers and aborts the process on anything else, so every other exception becomes an
+// org.teed.Teed1.Error.Internal reply here, and every refusal is logged once.
+//
+//   void ManagerObject::CloseSession(sdbus::Result<>&& result, sdbus::ObjectPath path) {
+//       dbus_guard("CloseSession", caller(), [&] { ... });
+//   }
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <sdbus-c++/Error.h>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "dbus/errors.h"
+
+namespace teed {
+
+// Logs a refused call: what, who, and why.
+inline void log_refusal(const char* method, const std::string& caller, const sdbus::Error& error) {
+    log_warning("call refused", {{"TEED_METHOD", method},
+                                 {"TEED_CLIENT", caller},
+                                 {"TEED_ERROR_NAME", error.getName()},
+                                 {"TEED_ERROR", error.getMessage()}});
+}
+
+// Turns anything `body` throws into an sdbus::Error (rethrown for sdbus-c++ to reply with).
+template <typename Body>
+decltype(auto) dbus_guard(const char* method, const std::string& caller, Body&& body) {
+    try {
+        return std::forward<Body>(body)();
+    } catch (const sdbus::Error& e) {
+        log_refusal(method, caller, e);
+        throw;
+    } catch (const std::exception& e) {
+        sdbus::Error error(dbus_error_name(ErrorKind::Internal), e.what());
+        log_refusal(method, caller, error);
+        throw error;
+    } catch (...) {
+        sdbus::Error error(dbus_error_name(ErrorKind::Internal), "unknown failure");
+        log_refusal(method, caller, error);
+        throw error;
+    }
+}
+
+// For code that must not throw at all (async completions): returns the error to reply with
+// instead, or nothing when `body` succeeded.
+template <typename Body>
+std::optional<sdbus::Error> dbus_guard_noexcept(const char* method, const std::string& caller,
+                                                Body&& body) {
+    std::optional<sdbus::Error> error;
+    try {
+        std::forward<Body>(body)();
+        return error;
+    } catch (const sdbus::Error& e) {
+        error = e;
+    } catch (const std::exception& e) {
+        error = sdbus::Error(dbus_error_name(ErrorKind::Internal), e.what());
+    } catch (...) {
+        error = sdbus::Error(dbus_error_name(ErrorKind::Internal), "unknown failure");
+    }
+    log_refusal(method, caller, *error);
+    return error;
+}
+
+}  // namespace teed

@@ -1,0 +1,33 @@
+#pragma once
+// Puts teed on the bus: the manager, the devices, the sessions; follows clients' disconnects;
+// owns the name last, once every object a caller could need exists.
+
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+
+namespace teed {
+
+class BusConnection;
+class DeviceObject;
+class DeviceRegistry;
+class Manager;
+class ManagerObject;
+class SessionObjects;
+
+class DbusService {
+public:
+    DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices);
+    ~DbusService();
+
+    Result<void> request_name();
+
+private:
+    BusConnection& bus_;
+    std::unique_ptr<ManagerObject> manager_object_;  // before the devices: it manages them
+    std::vector<std::unique_ptr<DeviceObject>> devices_;
+    std::unique_ptr<SessionObjects> sessions_;
+};
+
+}  // namespace teed
