@@ -1,0 +1,284 @@
+#include "teed/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+
+#include "client/bus.h"
+#include "client/wire.h"
+#include "org.teed.Teed1.Device_proxy.h"
+#include "org.teed.Teed1.Manager_proxy.h"
+#include "org.teed.Teed1.Session_proxy.h"
+
+namespace teed::client {
+
+namespace {
+
+using detail::Bus;
+using detail::CallProxy;
+
+constexpr const char* kInternalError = "org.teed.Teed1.Error.Internal";
+
+// The generated proxies take the IProxy to call through; CallProxy gives them the client's
+// loop-driven calls and per-member timeouts (client/bus.h says why).
+class ManagerProxy final : public org::teed::Teed1::Manager_proxy {
+public:
+    explicit ManagerProxy(sdbus::IProxy& proxy) : Manager_proxy(proxy) {}
+};
+
+class ObjectManagerProxy final : public sdbus::ObjectManager_proxy {
+public:
+    explicit ObjectManagerProxy(sdbus::IProxy& proxy) : ObjectManager_proxy(proxy) {}
+
+private:
+    // Never called: CallProxy does not subscribe to signals.
+    void onInterfacesAdded(const sdbus::ObjectPath&,
+                           const std::map<std::string, detail::PropertyMap>&) override {}
+    void onInterfacesRemoved(const sdbus::ObjectPath&, const std::vector<std::string>&) override {}
+};
+
+class DeviceProxy final : public org::teed::Teed1::Device_proxy {
+public:
+    explicit DeviceProxy(sdbus::IProxy& proxy) : Device_proxy(proxy) {}
+};
+
+class SessionProxy final : public org::teed::Teed1::Session_proxy {
+public:
+    explicit SessionProxy(sdbus::IProxy& proxy) : Session_proxy(proxy) {}
+};
+
+// Runs `body`, turning sdbus-c++'s errors into ours.
+template <typename F>
+decltype(auto) translate_errors(F&& body) {
+    try {
+        return std::forward<F>(body)();
+    } catch (const sdbus::Error& e) {
+        throw Error(e.getName(), e.getMessage());
+    }
+}
+
+// A Device proxy created only if GetManagedObjects left a property out.
+class LazyDevice {
+public:
+    LazyDevice(std::shared_ptr<Bus> bus, std::string path)
+        : bus_(std::move(bus)), path_(std::move(path)) {}
+
+    DeviceProxy& get() {
+        if (!device_) {
+            call_proxy_ = std::make_unique<CallProxy>(bus_, path_);
+            device_ = std::make_unique<DeviceProxy>(*call_proxy_);
+        }
+        return *device_;
+    }
+
+private:
+    std::shared_ptr<Bus> bus_;
+    std::string path_;
+    std::unique_ptr<CallProxy> call_proxy_;
+    std::unique_ptr<DeviceProxy> device_;
+};
+
+DeviceInfo read_device(const std::shared_ptr<Bus>& bus, const std::string& path,
+                       const detail::PropertyMap& props) {
+    using detail::property_or;
+    LazyDevice device(bus, path);
+    DeviceInfo info;
+    info.object_path = path;
+    info.name = property_or<std::string>(props, "Name", [&] { return device.get().Name(); });
+    info.implementation = property_or<std::string>(props, "Implementation",
+                                                   [&] { return device.get().Implementation(); });
+    info.device_path =
+        property_or<std::string>(props, "DevicePath", [&] { return device.get().DevicePath(); });
+    info.implementation_id = property_or<uint32_t>(
+        props, "ImplementationId", [&] { return device.get().ImplementationId(); });
+    info.implementation_caps = property_or<uint32_t>(
+        props, "ImplementationCaps", [&] { return device.get().ImplementationCaps(); });
+    info.capabilities = property_or<std::vector<std::string>>(
+        props, "Capabilities", [&] { return device.get().Capabilities(); });
+    info.simulated = property_or<bool>(props, "Simulated", [&] { return device.get().Simulated(); });
+    return info;
+}
+
+}  // namespace
+
+// ---- Param ----
+
+Param Param::none() { return Param{}; }
+
+Param Param::value_in(uint64_t a, uint64_t b) {
+    Param p;
+    p.type = kParamValueInput;
+    p.a = a;
+    p.b = b;
+    return p;
+}
+
+Param Param::value_out() {
+    Param p;
+    p.type = kParamValueOutput;
+    return p;
+}
+
+Param Param::value_inout(uint64_t a, uint64_t b) {
+    Param p = value_in(a, b);
+    p.type = kParamValueInout;
+    return p;
+}
+
+Param Param::temp_in(std::vector<uint8_t> bytes) {
+    Param p;
+    p.type = kParamMemrefTempInput;
+    p.size = bytes.size();
+    p.data = std::move(bytes);
+    return p;
+}
+
+Param Param::temp_out(uint64_t capacity) {
+    Param p;
+    p.type = kParamMemrefTempOutput;
+    p.size = capacity;
+    return p;
+}
+
+Param Param::temp_inout(std::vector<uint8_t> bytes, uint64_t capacity) {
+    Param p;
+    p.type = kParamMemrefTempInout;
+    p.size = std::max<uint64_t>(capacity, bytes.size());
+    p.data = std::move(bytes);
+    return p;
+}
+
+// ---- Error ----
+
+Error::Error(std::string name, std::string message)
+    : std::runtime_error(name + ": " + message), name_(std::move(name)), message_(std::move(message)) {}
+
+// ---- Session ----
+
+struct Session::Impl {
+    Impl(std::shared_ptr<Bus> bus, std::string object_path)
+        : path(std::move(object_path)),
+          call_proxy(std::move(bus), path, {"Invoke"}),
+          session(call_proxy) {}
+
+    ~Impl() {
+        if (closed.exchange(true)) return;
+        try {
+            session.Close();
+        } catch (const std::exception&) {
+            // The session is gone either way: closed by the daemon, or the daemon is gone.
+        }
+    }
+
+    std::string path;
+    CallProxy call_proxy;
+    SessionProxy session;
+    std::atomic<bool> closed = false;
+};
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+const std::string& Session::path() const { return impl_->path; }
+
+Reply Session::invoke(uint32_t command, const std::vector<Param>& params,
+                      const InvokeOptions& options) {
+    return translate_errors([&] {
+        auto [origin, code, out] = impl_->session.Invoke(command, detail::to_wire(params),
+                                                         detail::call_options(options.cancel_id));
+        return Reply{origin, code, detail::from_wire(std::move(out))};
+    });
+}
+
+void Session::request_cancellation(uint32_t cancel_id) {
+    translate_errors([&] { impl_->session.RequestCancellation(cancel_id); });
+}
+
+void Session::close() {
+    if (impl_->closed.exchange(true)) return;
+    translate_errors([&] { impl_->session.Close(); });
+}
+
+// ---- Client ----
+
+struct Client::Impl {
+    explicit Impl(std::shared_ptr<Bus> b)
+        : bus(std::move(b)),
+          root(bus, detail::kRootPath, {"OpenSession"}),
+          manager(root),
+          objects(root) {}
+
+    std::shared_ptr<Bus> bus;
+    CallProxy root;
+    ManagerProxy manager;
+    ObjectManagerProxy objects;
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Client Client::connect_system(const ClientOptions& options) {
+    return translate_errors([&] {
+        return Client(std::make_unique<Impl>(Bus::open_system(options.long_call_timeout)));
+    });
+}
+
+Client Client::connect(const std::string& bus_address, const ClientOptions& options) {
+    return translate_errors([&] {
+        return Client(
+            std::make_unique<Impl>(Bus::open_address(bus_address, options.long_call_timeout)));
+    });
+}
+
+std::vector<DeviceInfo> Client::devices() {
+    return translate_errors([&] {
+        std::vector<DeviceInfo> devices;
+        for (const auto& [path, interfaces] : impl_->objects.GetManagedObjects()) {
+            auto device = interfaces.find(org::teed::Teed1::Device_proxy::INTERFACE_NAME);
+            if (device == interfaces.end()) continue;
+            devices.push_back(read_device(impl_->bus, path, device->second));
+        }
+        return devices;
+    });
+}
+
+std::string Client::daemon_version() {
+    return translate_errors([&] { return impl_->manager.Version(); });
+}
+
+std::string Client::daemon_status() {
+    return translate_errors([&] { return impl_->manager.Status(); });
+}
+
+std::pair<std::optional<Session>, Reply> Client::open_session(const std::string& uuid,
+                                                              const OpenOptions& options) {
+    return translate_errors([&] {
+        auto [path, origin, code, out] = impl_->manager.OpenSession(
+            options.device, uuid, options.login, options.connection_data,
+            detail::to_wire(options.params), detail::call_options(options.cancel_id));
+        Reply reply{origin, code, detail::from_wire(std::move(out))};
+        std::optional<Session> session;
+        if (path != "/") {
+            // Owning it from here on also closes one that came with a failure code.
+            session.emplace(Session(std::make_unique<Session::Impl>(impl_->bus, path)));
+        }
+        if (!reply.ok()) {
+            session.reset();
+        } else if (!session) {
+            throw Error(kInternalError, "teed reported success but returned no session");
+        }
+        return std::pair{std::move(session), std::move(reply)};
+    });
+}
+
+void Client::close_session(const std::string& session_path) {
+    translate_errors([&] { impl_->manager.CloseSession(sdbus::ObjectPath(session_path)); });
+}
+
+std::string Client::unique_name() const { return impl_->bus->unique_name(); }
+
+}  // namespace teed::client

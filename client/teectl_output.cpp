@@ -1,0 +1,208 @@
+#include "client/teectl_output.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include <json/writer.h>
+
+#include "backends/kernel/gp.h"
+
+namespace teed::teectl {
+
+namespace {
+
+std::string hex32(uint32_t value) {
+    char text[11];
+    std::snprintf(text, sizeof(text), "0x%08x", value);
+    return text;
+}
+
+const char* direction(uint32_t type) {
+    if (type == client::kParamMemrefWhole) return "whole";
+    if (gp::is_input(type) && gp::is_output(type)) return "inout";
+    return gp::is_output(type) ? "out" : "in";
+}
+
+std::string format_param(size_t index, const client::Param& p) {
+    std::ostringstream line;
+    line << "param " << index << ": ";
+    if (gp::is_value(p.type)) {
+        line << "value a=" << p.a << " b=" << p.b;
+    } else if (gp::is_registered_memref(p.type)) {
+        line << "memref shm=" << p.shm << " offset=" << p.offset << " size=" << p.size;
+    } else {
+        line << "memref size=" << p.size;
+        if (!p.data.empty()) line << " data=" << data_for_people(p.data);
+    }
+    line << '\n';
+    return line.str();
+}
+
+Json::Value param_json(size_t index, const client::Param& p) {
+    Json::Value out(Json::objectValue);
+    out["index"] = Json::UInt64(index);
+    if (gp::is_value(p.type)) {
+        out["type"] = gp::is_input(p.type) ? "value_inout" : "value_out";
+        out["a"] = Json::UInt64(p.a);
+        out["b"] = Json::UInt64(p.b);
+        return out;
+    }
+    out["direction"] = direction(p.type);
+    out["size"] = Json::UInt64(p.size);
+    if (gp::is_registered_memref(p.type)) {
+        out["type"] = p.type == client::kParamMemrefWhole ? "memref_whole" : "memref_partial";
+        out["shm"] = p.shm;
+        out["offset"] = Json::UInt64(p.offset);
+        return out;
+    }
+    out["type"] = "memref";
+    out["data_hex"] = hex_string(p.data);
+    if (is_printable_text(p.data)) {
+        out["data_text"] = std::string(p.data.begin(), p.data.end());
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) out += separator;
+        out += item;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string result_name(uint32_t code) {
+    const char* name = gp::result_name(code);
+    return name != nullptr ? name : hex32(code);
+}
+
+std::string origin_name(uint32_t origin) {
+    const char* name = gp::origin_name(origin);
+    return name != nullptr ? name : hex32(origin);
+}
+
+std::string hex_string(const std::vector<uint8_t>& bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (uint8_t byte : bytes) {
+        out += kDigits[byte >> 4];
+        out += kDigits[byte & 0xF];
+    }
+    return out;
+}
+
+bool is_printable_text(const std::vector<uint8_t>& bytes) {
+    return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b >= 0x20 && b < 0x7F; });
+}
+
+std::string data_for_people(const std::vector<uint8_t>& bytes) {
+    if (!is_printable_text(bytes)) return "hex:" + hex_string(bytes);
+    std::string out = "\"";
+    for (uint8_t byte : bytes) {
+        if (byte == '"' || byte == '\\') out += '\\';
+        out += static_cast<char>(byte);
+    }
+    return out + "\"";
+}
+
+bool shows_output(uint32_t type) {
+    if (type == client::kParamMemrefWhole) return true;
+    return gp::is_known_type(type) && type != client::kParamNone && gp::is_output(type);
+}
+
+std::string format_reply(const client::Reply& reply, std::string_view label) {
+    std::string out = std::string(label) + ": " + result_name(reply.return_code) + " (origin " +
+                      origin_name(reply.return_origin) + ")\n";
+    for (size_t i = 0; i < reply.params.size(); ++i) {
+        if (shows_output(reply.params[i].type)) out += format_param(i, reply.params[i]);
+    }
+    return out;
+}
+
+Json::Value reply_json(const client::Reply& reply) {
+    Json::Value out(Json::objectValue);
+    out["return_code"] = Json::UInt(reply.return_code);
+    out["return_name"] = result_name(reply.return_code);
+    out["return_origin"] = Json::UInt(reply.return_origin);
+    out["return_origin_name"] = origin_name(reply.return_origin);
+    Json::Value params(Json::arrayValue);
+    for (size_t i = 0; i < reply.params.size(); ++i) {
+        if (shows_output(reply.params[i].type)) params.append(param_json(i, reply.params[i]));
+    }
+    out["params"] = params;
+    return out;
+}
+
+std::string format_devices(const std::vector<client::DeviceInfo>& devices) {
+    if (devices.empty()) return "no TEE devices\n";
+    std::vector<std::vector<std::string>> rows = {
+        {"NAME", "IMPLEMENTATION", "CAPABILITIES", "SIMULATED", "DEVICE"}};
+    for (const auto& d : devices) {
+        rows.push_back({d.name, d.implementation, d.capabilities.empty() ? "-" : join(d.capabilities, ","),
+                        d.simulated ? "yes" : "no", d.device_path});
+    }
+    std::vector<size_t> widths(rows[0].size(), 0);
+    for (const auto& row : rows) {
+        for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c < row.size(); ++c) {
+            line += row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+Json::Value devices_json(const std::vector<client::DeviceInfo>& devices) {
+    Json::Value out(Json::arrayValue);
+    for (const auto& d : devices) {
+        Json::Value device(Json::objectValue);
+        device["name"] = d.name;
+        device["implementation"] = d.implementation;
+        device["implementation_id"] = Json::UInt(d.implementation_id);
+        device["implementation_caps"] = Json::UInt(d.implementation_caps);
+        Json::Value caps(Json::arrayValue);
+        for (const auto& cap : d.capabilities) caps.append(cap);
+        device["capabilities"] = caps;
+        device["simulated"] = d.simulated;
+        device["device_path"] = d.device_path;
+        device["object_path"] = d.object_path;
+        out.append(device);
+    }
+    return out;
+}
+
+std::string format_status(const std::string& version, const std::string& status) {
+    return "version: " + version + "\nstatus: " + status + "\n";
+}
+
+Json::Value status_json(const std::string& version, const std::string& status) {
+    Json::Value out(Json::objectValue);
+    out["version"] = version;
+    out["status"] = status;
+    return out;
+}
+
+Json::Value error_json(const std::string& name, const std::string& message) {
+    Json::Value out(Json::objectValue);
+    out["error"] = name;
+    out["message"] = message;
+    return out;
+}
+
+std::string json_line(const Json::Value& value) {
+    Json::StreamWriterBuilder builder;
+    builder["indentation"] = "";
+    return Json::writeString(builder, value) + "\n";
+}
+
+}  // namespace teed::teectl

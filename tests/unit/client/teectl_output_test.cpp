@@ -1,0 +1,192 @@
+#include "client/teectl_output.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <json/reader.h>
+
+namespace teed::teectl {
+namespace {
+
+std::vector<uint8_t> bytes(std::string_view text) { return {text.begin(), text.end()}; }
+
+client::Param returned(uint32_t type, uint64_t size, std::vector<uint8_t> data) {
+    client::Param p;
+    p.type = type;
+    p.size = size;
+    p.data = std::move(data);
+    return p;
+}
+
+client::Reply echo_reply() {
+    client::Reply reply;
+    reply.return_code = 0;
+    reply.return_origin = 4;
+    reply.params = {client::Param::value_inout(43),
+                    returned(client::kParamMemrefTempOutput, 5, bytes("olleh")),
+                    client::Param::temp_in(bytes("hello")), client::Param::none()};
+    return reply;
+}
+
+Json::Value parse_json(const std::string& text) {
+    Json::CharReaderBuilder builder;
+    std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
+    Json::Value value;
+    std::string errors;
+    EXPECT_TRUE(reader->parse(text.data(), text.data() + text.size(), &value, &errors)) << errors;
+    return value;
+}
+
+TEST(AReplyFormatter, PrintsTheResultAndEachOutputParameter) {
+    EXPECT_EQ(format_reply(echo_reply()),
+              "result: TEEC_SUCCESS (origin TEEC_ORIGIN_TRUSTED_APP)\n"
+              "param 0: value a=43 b=0\n"
+              "param 1: memref size=5 data=\"olleh\"\n");
+}
+
+TEST(AReplyFormatter, NamesUnknownCodesInHex) {
+    client::Reply reply;
+    reply.return_code = 0xFFFF1234;
+    reply.return_origin = 9;
+    EXPECT_EQ(format_reply(reply, "open session"), "open session: 0xffff1234 (origin 0x00000009)\n");
+    reply.return_code = 0xFFFF0010;
+    reply.return_origin = 3;
+    EXPECT_EQ(format_reply(reply), "result: TEEC_ERROR_SHORT_BUFFER (origin TEEC_ORIGIN_TEE)\n");
+}
+
+TEST(AReplyFormatter, ShowsBinaryDataInHexAndAShortBufferWithoutData) {
+    client::Reply reply;
+    reply.params = {returned(client::kParamMemrefTempInout, 3, {0x00, 0x7F, 0x41}),
+                    returned(client::kParamMemrefTempOutput, 128, {})};
+    EXPECT_EQ(format_reply(reply),
+              "result: TEEC_SUCCESS (origin 0x00000000)\n"
+              "param 0: memref size=3 data=hex:007f41\n"
+              "param 1: memref size=128\n");
+}
+
+TEST(AReplyFormatter, EscapesQuotesAndBackslashesInText) {
+    EXPECT_EQ(data_for_people(bytes("say \"hi\" \\o/")), "\"say \\\"hi\\\" \\\\o/\"");
+    EXPECT_EQ(data_for_people({}), "\"\"");
+    EXPECT_EQ(data_for_people({'a', '\n'}), "hex:610a");
+}
+
+TEST(AReplyFormatter, ShowsRegisteredMemoryByObjectPath) {
+    client::Reply reply;
+    client::Param p;
+    p.type = client::kParamMemrefPartialOutput;
+    p.shm = "/org/teed/Teed1/shm/1";
+    p.offset = 16;
+    p.size = 32;
+    reply.params = {p};
+    EXPECT_NE(format_reply(reply).find("param 0: memref shm=/org/teed/Teed1/shm/1 offset=16 size=32\n"),
+              std::string::npos);
+}
+
+TEST(AReplyFormatter, ShowsOnlyTypesTheTaMayWrite) {
+    EXPECT_TRUE(shows_output(client::kParamValueOutput));
+    EXPECT_TRUE(shows_output(client::kParamValueInout));
+    EXPECT_TRUE(shows_output(client::kParamMemrefTempOutput));
+    EXPECT_TRUE(shows_output(client::kParamMemrefTempInout));
+    EXPECT_TRUE(shows_output(client::kParamMemrefWhole));
+    EXPECT_TRUE(shows_output(client::kParamMemrefPartialInout));
+    EXPECT_FALSE(shows_output(client::kParamNone));
+    EXPECT_FALSE(shows_output(client::kParamValueInput));
+    EXPECT_FALSE(shows_output(client::kParamMemrefTempInput));
+    EXPECT_FALSE(shows_output(client::kParamMemrefPartialInput));
+    EXPECT_FALSE(shows_output(0xA));  // not a GP type
+}
+
+TEST(AJsonReply, CarriesTheSameFactsAsTheText) {
+    auto line = json_line(reply_json(echo_reply()));
+    ASSERT_FALSE(line.empty());
+    EXPECT_EQ(line.back(), '\n');
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "not one line: " << line;
+
+    auto json = parse_json(line);
+    EXPECT_EQ(json["return_code"].asUInt(), 0u);
+    EXPECT_EQ(json["return_name"].asString(), "TEEC_SUCCESS");
+    EXPECT_EQ(json["return_origin"].asUInt(), 4u);
+    EXPECT_EQ(json["return_origin_name"].asString(), "TEEC_ORIGIN_TRUSTED_APP");
+    const auto& params = json["params"];
+    ASSERT_EQ(params.size(), 2u);
+    EXPECT_EQ(params[0]["index"].asUInt(), 0u);
+    EXPECT_EQ(params[0]["type"].asString(), "value_inout");
+    EXPECT_EQ(params[0]["a"].asUInt64(), 43u);
+    EXPECT_EQ(params[0]["b"].asUInt64(), 0u);
+    EXPECT_EQ(params[1]["index"].asUInt(), 1u);
+    EXPECT_EQ(params[1]["type"].asString(), "memref");
+    EXPECT_EQ(params[1]["direction"].asString(), "out");
+    EXPECT_EQ(params[1]["size"].asUInt64(), 5u);
+    EXPECT_EQ(params[1]["data_hex"].asString(), "6f6c6c6568");
+    EXPECT_EQ(params[1]["data_text"].asString(), "olleh");
+}
+
+TEST(AJsonReply, KeepsFullSixtyFourBitValuesAndOmitsTextForBinaryData) {
+    client::Reply reply;
+    reply.params = {client::Param::value_inout(UINT64_MAX, 1ULL << 40),
+                    returned(client::kParamMemrefTempOutput, 2, {0xFF, 0x00})};
+    auto json = parse_json(json_line(reply_json(reply)));
+    EXPECT_EQ(json["params"][0]["a"].asUInt64(), UINT64_MAX);
+    EXPECT_EQ(json["params"][0]["b"].asUInt64(), 1ULL << 40);
+    EXPECT_EQ(json["params"][1]["data_hex"].asString(), "ff00");
+    EXPECT_FALSE(json["params"][1].isMember("data_text"));
+}
+
+client::DeviceInfo sim_device() {
+    client::DeviceInfo d;
+    d.name = "tee0";
+    d.implementation = "optee";
+    d.device_path = "sim:optee";
+    d.object_path = "/org/teed/Teed1/devices/tee0";
+    d.implementation_id = 1;
+    d.implementation_caps = 3;
+    d.capabilities = {"gp", "reg-mem"};
+    d.simulated = true;
+    return d;
+}
+
+TEST(ADeviceList, PrintsAlignedColumns) {
+    auto second = sim_device();
+    second.name = "tee10";
+    second.implementation = "amdtee";
+    second.capabilities = {};
+    second.simulated = false;
+    second.device_path = "/dev/tee10";
+    EXPECT_EQ(format_devices({sim_device(), second}),
+              "NAME   IMPLEMENTATION  CAPABILITIES  SIMULATED  DEVICE\n"
+              "tee0   optee           gp,reg-mem    yes        sim:optee\n"
+              "tee10  amdtee          -             no         /dev/tee10\n");
+    EXPECT_EQ(format_devices({}), "no TEE devices\n");
+}
+
+TEST(ADeviceList, IsAJsonArrayOfDevices) {
+    auto json = parse_json(json_line(devices_json({sim_device()})));
+    ASSERT_TRUE(json.isArray());
+    ASSERT_EQ(json.size(), 1u);
+    EXPECT_EQ(json[0]["name"].asString(), "tee0");
+    EXPECT_EQ(json[0]["implementation"].asString(), "optee");
+    EXPECT_EQ(json[0]["implementation_id"].asUInt(), 1u);
+    EXPECT_EQ(json[0]["implementation_caps"].asUInt(), 3u);
+    EXPECT_EQ(json[0]["capabilities"][1].asString(), "reg-mem");
+    EXPECT_TRUE(json[0]["simulated"].asBool());
+    EXPECT_EQ(json[0]["device_path"].asString(), "sim:optee");
+    EXPECT_EQ(json[0]["object_path"].asString(), "/org/teed/Teed1/devices/tee0");
+    EXPECT_TRUE(parse_json(json_line(devices_json({}))).isArray());
+}
+
+TEST(AStatusReport, PrintsVersionAndStatus) {
+    EXPECT_EQ(format_status("0.1.0", "1 device (1 simulated)"),
+              "version: 0.1.0\nstatus: 1 device (1 simulated)\n");
+    auto json = parse_json(json_line(status_json("0.1.0", "ok")));
+    EXPECT_EQ(json["version"].asString(), "0.1.0");
+    EXPECT_EQ(json["status"].asString(), "ok");
+}
+
+TEST(AnErrorReport, NamesTheDbusError) {
+    auto json = parse_json(json_line(error_json("org.teed.Teed1.Error.NotFound", "no TA 'x'")));
+    EXPECT_EQ(json["error"].asString(), "org.teed.Teed1.Error.NotFound");
+    EXPECT_EQ(json["message"].asString(), "no TA 'x'");
+}
+
+}  // namespace
+}  // namespace teed::teectl
