@@ -1,5 +1,7 @@
 #include "daemon/credentials.h"
 
+#include <linux/securebits.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,6 +27,13 @@ bool Credentials::in_group(gid_t gid) const {
 
 Result<ScopedThreadCredentials> ScopedThreadCredentials::assume(const Credentials& creds,
                                                                 gid_t egid) {
+    // A non-root teed that acts as root and back has its capabilities dropped by the kernel's
+    // setuid fixup (every uid nonzero again), and could not restore its groups afterwards.
+    // teed.service sets SecureBits=no-setuid-fixup for this; without it, refuse up front.
+    if (geteuid() != 0 && creds.uid == 0 &&
+        !(prctl(PR_GET_SECUREBITS) & (1 << SECURE_NO_SETUID_FIXUP)))
+        return Error(ErrorKind::NotSupported)
+               << "acting as root needs teed to run as root or with SecureBits=no-setuid-fixup";
     ScopedThreadCredentials scope;
     scope.saved_euid_ = geteuid();
     scope.saved_egid_ = getegid();

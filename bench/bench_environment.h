@@ -1,0 +1,31 @@
+#pragma once
+// What a benchmark needs around it: a private system-type bus that includes teed's real policy
+// (plus a rule for the benchmark's own floor server), and teed on simulated devices.
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace teed::bench {
+
+class BenchEnvironment {
+public:
+    // Starts dbus-daemon and `teed --simulate --no-hardware`; throws std::runtime_error on failure.
+    BenchEnvironment();
+    ~BenchEnvironment();
+    BenchEnvironment(const BenchEnvironment&) = delete;
+    BenchEnvironment& operator=(const BenchEnvironment&) = delete;
+
+    const std::string& address() const { return address_; }
+
+private:
+    std::string directory_;
+    std::string address_;
+    pid_t bus_pid_ = -1;
+    pid_t teed_pid_ = -1;
+};
+
+// The well-known name the floor server owns on the benchmark bus.
+inline constexpr const char* kFloorName = "org.teed.BenchFloor";
+
+}  // namespace teed::bench
