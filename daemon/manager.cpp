@@ -10,6 +10,7 @@ namespace teed {
 // Everything a worker needs to open a session, decided on the loop thread.
 struct Manager::OpenPlan {
     GpOpenRequest request;
+    std::vector<PublishedDevice*> targets;
     std::vector<std::shared_ptr<DeviceContext>> candidates;  // tried in order
     std::optional<Credentials> act_as;                       // USER and GROUP logins
     gid_t act_as_gid = 0;
@@ -70,8 +71,7 @@ Result<void> Manager::admit_call(Client& client) {
     return {};
 }
 
-Result<std::shared_ptr<Manager::OpenPlan>> Manager::plan_open(Client& client,
-                                                             const OpenSessionRequest& request) {
+Result<std::shared_ptr<Manager::OpenPlan>> Manager::plan_open(const OpenSessionRequest& request) {
     auto plan = std::make_shared<OpenPlan>();
     plan->request.uuid = TEED_TRY(Uuid::parse(request.uuid));
     TEED_TRY(validate_login(request.login));
@@ -99,21 +99,25 @@ Result<std::shared_ptr<Manager::OpenPlan>> Manager::plan_open(Client& client,
             return Error(ErrorKind::DeviceUnavailable)
                    << "no TEE device with GlobalPlatform sessions is available";
     }
-    for (PublishedDevice* device : targets) {
-        auto& context = client.contexts[device->description.name];
-        if (!context) context = std::make_shared<DeviceContext>(*device);
-        plan->candidates.push_back(context);
-    }
+    plan->targets = std::move(targets);
     return plan;
 }
 
+void Manager::attach_contexts(Client& client, OpenPlan& plan) {
+    for (PublishedDevice* device : plan.targets) {
+        auto& context = client.contexts[device->description.name];
+        if (!context) context = std::make_shared<DeviceContext>(*device);
+        plan.candidates.push_back(context);
+    }
+}
+
 void Manager::open_session(const std::string& caller, OpenSessionRequest request, OpenDone done) {
+    auto plan_or = plan_open(request);
+    if (!plan_or.ok()) return done(std::move(plan_or).error());
+    auto plan = std::move(plan_or).value();
     auto client_or = clients_.find_or_create(caller, config_.limits.max_clients);
     if (!client_or.ok()) return done(std::move(client_or).error());
     Client& client = *client_or.value();
-    auto plan_or = plan_open(client, request);
-    if (!plan_or.ok()) return done(std::move(plan_or).error());
-    auto plan = std::move(plan_or).value();
 
     const Limits& limits = config_.limits;
     if (client.sessions.size() + client.opens_in_flight >= limits.max_sessions_per_client)
@@ -125,6 +129,7 @@ void Manager::open_session(const std::string& caller, OpenSessionRequest request
                     << "teed already has " << clients_.session_count()
                     << " sessions (max_sessions_total=" << limits.max_sessions_total << ")");
     if (auto admitted = admit_call(client); !admitted.ok()) return done(std::move(admitted).error());
+    attach_contexts(client, *plan);
     ++client.opens_in_flight;
     ++client.calls_in_flight;
 

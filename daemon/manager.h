@@ -85,7 +85,10 @@ public:
 
 private:
 
-    Result<std::shared_ptr<OpenPlan>> plan_open(Client& client, const OpenSessionRequest& request);
+    // Validates the request, without side effects.
+    Result<std::shared_ptr<OpenPlan>> plan_open(const OpenSessionRequest& request);
+    // Gives the plan the client's contexts on its devices, creating the missing ones.
+    void attach_contexts(Client& client, OpenPlan& plan);
     void start_open(const std::string& caller, std::shared_ptr<OpenPlan> plan, OpenDone done);
     void finish_open(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
                      Result<GpOpenReply> opened, OpenDone done);
