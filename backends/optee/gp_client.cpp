@@ -145,7 +145,8 @@ Result<void> marshal_params(Device& device, const GpParams& params, bool memref_
                 k.c = TEE_MEMREF_NULL;
                 continue;
             }
-            std::memcpy(memory.at(layout.offsets[i]), p.data.data(), p.data.size());
+            if (!p.data.empty())  // memcpy from an empty vector's null data() is undefined
+                std::memcpy(memory.at(layout.offsets[i]), p.data.data(), p.data.size());
             k.a = layout.offsets[i];
             k.b = temp_memref_capacity(p);
             k.c = static_cast<uint64_t>(memory.id());
