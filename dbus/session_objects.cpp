@@ -41,6 +41,12 @@ std::shared_ptr<Session> session_for(SessionObjects& objects, sd_bus_message* m)
     return objects.manager().find_session(sender_of(m), session_id_of(sd_bus_message_get_path(m)));
 }
 
+// The session went away between the lookup and the handler (closed, or its owner left).
+int reply_unknown_object(sd_bus_message* call) {
+    return sd_bus_reply_method_errorf(call, kUnknownObjectError, "%s",
+                                      unknown_object_message(sd_bus_message_get_path(call)).c_str());
+}
+
 void reply_error(sd_bus_message* call, const char* method, const Error& error) {
     std::string name = dbus_error_name(error.kind());
     std::string message = error.message();
@@ -64,8 +70,7 @@ void reply_invoke(sd_bus_message* call, const GpReply& reply) {
 int method_invoke(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto& objects = *static_cast<SessionObjects*>(userdata);
     auto session = session_for(objects, m);
-    if (!session) return sd_bus_reply_method_errorf(m, kUnknownObjectError, "%s",
-                                                    unknown_object_message(sd_bus_message_get_path(m)).c_str());
+    if (!session) return reply_unknown_object(m);
     uint32_t command = 0;
     GpParams params;
     int r = sd_bus_message_read(m, "u", &command);
@@ -93,8 +98,7 @@ int method_invoke(sd_bus_message* m, void* userdata, sd_bus_error*) {
 int method_request_cancellation(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto& objects = *static_cast<SessionObjects*>(userdata);
     auto session = session_for(objects, m);
-    if (!session) return sd_bus_reply_method_errorf(m, kUnknownObjectError, "%s",
-                                                    unknown_object_message(sd_bus_message_get_path(m)).c_str());
+    if (!session) return reply_unknown_object(m);
     uint32_t cancel_id = 0;
     int r = sd_bus_message_read(m, "u", &cancel_id);
     if (r < 0) {
@@ -114,8 +118,7 @@ int method_request_cancellation(sd_bus_message* m, void* userdata, sd_bus_error*
 int method_close(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto& objects = *static_cast<SessionObjects*>(userdata);
     auto session = session_for(objects, m);
-    if (!session) return sd_bus_reply_method_errorf(m, kUnknownObjectError, "%s",
-                                                    unknown_object_message(sd_bus_message_get_path(m)).c_str());
+    if (!session) return reply_unknown_object(m);
     auto call = std::make_shared<CallRef>(m);
     objects.manager().close_session(sender_of(m), session->id(), [call](Result<void> done) {
         if (done.ok())
