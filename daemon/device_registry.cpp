@@ -54,8 +54,10 @@ Result<void> DeviceRegistry::add(std::unique_ptr<DeviceNode> node) {
     published->description.path = node->path();
     published->description.simulated = node->simulated();
     published->node = std::move(node);
-    bool privileged = published->description.version.gen_caps & TEE_GEN_CAP_PRIVILEGED;
-    (privileged ? privileged_ : devices_).push_back(std::move(published));
+    if (published->description.version.gen_caps & TEE_GEN_CAP_PRIVILEGED)
+        return Error(ErrorKind::NotSupported)
+               << "'" << published->description.path << "' is a supplicant device";
+    devices_.push_back(std::move(published));
     return {};
 }
 
@@ -66,12 +68,18 @@ PublishedDevice* DeviceRegistry::find(const std::string& name) const {
 }
 
 std::string DeviceRegistry::status() const {
-    if (devices_.empty()) return "no TEE devices: none found and simulation is off";
-    size_t simulated = 0;
-    for (const auto& device : devices_) simulated += device->description.simulated ? 1 : 0;
-    std::string text = std::to_string(devices_.size()) +
-                       (devices_.size() == 1 ? " device" : " devices");
-    if (simulated > 0) text += " (" + std::to_string(simulated) + " simulated)";
+    std::string text;
+    if (devices_.empty()) {
+        text = "no TEE devices: none found and simulation is off";
+    } else {
+        size_t simulated = 0;
+        for (const auto& device : devices_) simulated += device->description.simulated ? 1 : 0;
+        text = std::to_string(devices_.size()) + (devices_.size() == 1 ? " device" : " devices");
+        if (simulated > 0) text += " (" + std::to_string(simulated) + " simulated)";
+    }
+    if (!supplicant_nodes_.empty())
+        text += "; " + std::to_string(supplicant_nodes_.size()) +
+                " supplicant device(s) left to tee-supplicant";
     return text;
 }
 

@@ -30,18 +30,19 @@ struct PublishedDevice {
 
 class DeviceRegistry {
 public:
-    // Opens the node once to read TEE_IOC_VERSION; privileged (supplicant) nodes are kept apart.
+    // Opens the node once to read TEE_IOC_VERSION.
     Result<void> add(std::unique_ptr<DeviceNode> node);
+    // A supplicant node (/dev/teeprivN), recorded but never opened: only one process may hold it,
+    // and opening and closing it would fail the secure world's pending requests.
+    void add_supplicant_node(std::string path) { supplicant_nodes_.push_back(std::move(path)); }
 
     const std::vector<std::unique_ptr<PublishedDevice>>& devices() const { return devices_; }
     PublishedDevice* find(const std::string& name) const;
     // What a person should know about the devices, e.g. "2 devices (1 simulated)".
     std::string status() const;
-    size_t privileged_count() const { return privileged_.size(); }
-
 private:
     std::vector<std::unique_ptr<PublishedDevice>> devices_;
-    std::vector<std::unique_ptr<PublishedDevice>> privileged_;
+    std::vector<std::string> supplicant_nodes_;
 };
 
 }  // namespace teed

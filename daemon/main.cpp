@@ -33,6 +33,13 @@ void add_hardware_devices(DeviceRegistry& devices) {
         return;
     }
     for (const auto& node : nodes.value()) {
+        if (node.privileged) {
+            log_info("found a supplicant device; teed does not serve supplicant requests in this "
+                     "version and leaves it alone",
+                     {{"TEED_DEVICE", node.path}});
+            devices.add_supplicant_node(node.path);
+            continue;
+        }
         auto added = devices.add(make_kernel_node(node.name, node.path));
         if (!added.ok())
             log_warning("cannot use TEE device, ignoring",
