@@ -124,14 +124,17 @@ void Manager::open_session(const std::string& caller, OpenSessionRequest request
         return done(Error(ErrorKind::LimitExceeded)
                     << "the client already has " << client.sessions.size()
                     << " sessions (max_sessions_per_client=" << limits.max_sessions_per_client << ")");
-    if (clients_.session_count() >= limits.max_sessions_total)
+    size_t sessions_total = Session::live_count() + opens_in_flight_;
+    if (sessions_total >= limits.max_sessions_total)
         return done(Error(ErrorKind::LimitExceeded)
-                    << "teed already has " << clients_.session_count()
-                    << " sessions (max_sessions_total=" << limits.max_sessions_total << ")");
+                    << "teed already has " << sessions_total
+                    << " sessions open or opening (max_sessions_total=" << limits.max_sessions_total
+                    << ")");
     if (auto admitted = admit_call(client); !admitted.ok()) return done(std::move(admitted).error());
     attach_contexts(client, *plan);
     ++client.opens_in_flight;
     ++client.calls_in_flight;
+    ++opens_in_flight_;
 
     if (!needs_client_identity(plan->request.login)) return start_open(caller, plan, std::move(done));
     caller_credentials(caller, [this, caller, plan, done](Result<const Credentials*> creds) mutable {
@@ -162,16 +165,23 @@ void Manager::start_open(const std::string& caller, std::shared_ptr<OpenPlan> pl
 
 void Manager::finish_open(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
                           Result<GpOpenReply> opened, OpenDone done) {
+    --opens_in_flight_;
     Client* client = clients_.find(caller);
     if (client != nullptr) {
         --client->opens_in_flight;
         --client->calls_in_flight;
     }
+    if (opened.ok() && opened->reply.return_code == gp::kSuccess)
+        return publish_session(caller, plan, opened.value(), std::move(done));
+    // The plan may hold the last references to contexts of a client that left.
+    workers_.submit([contexts = std::move(plan->candidates)]() mutable { contexts.clear(); });
     if (!opened.ok()) return done(std::move(opened).error());
-    GpOpenReply& reply = opened.value();
-    if (reply.reply.return_code != gp::kSuccess)
-        return done(OpenSessionOutcome{nullptr, std::move(reply.reply)});
+    done(OpenSessionOutcome{nullptr, std::move(opened->reply)});
+}
 
+void Manager::publish_session(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
+                              GpOpenReply& reply, OpenDone done) {
+    Client* client = clients_.find(caller);
     auto session = std::make_shared<Session>(random_object_id(), caller,
                                              plan->candidates[plan->chosen], reply.session_id,
                                              plan->request.uuid, plan->request.login);
@@ -179,6 +189,7 @@ void Manager::finish_open(const std::string& caller, const std::shared_ptr<OpenP
         // The client left while the TEE opened the session: close it again at once.
         session->mark_closing();
         submit_close(session, nullptr);
+        workers_.submit([contexts = std::move(plan->candidates)]() mutable { contexts.clear(); });
         return done(Error(ErrorKind::Cancelled) << "the client disconnected during OpenSession");
     }
     client->sessions[session->id()] = session;
@@ -218,8 +229,16 @@ void Manager::invoke(const std::string& caller, const std::shared_ptr<Session>& 
             if (!*alive) return;
             end_call(caller, session, id);
             done(std::move(reply));
+            release_off_loop(std::move(session));
         });
     });
+}
+
+void Manager::release_off_loop(std::shared_ptr<Session> session) {
+    // Dropping the last reference to a closed session can close its device context, which may
+    // call into the secure world: let a worker do it.
+    if (session && session->closing())
+        workers_.submit([s = std::move(session)]() mutable { s.reset(); });
 }
 
 void Manager::end_call(const std::string& caller, const std::shared_ptr<Session>& session,
@@ -239,10 +258,16 @@ void Manager::request_cancellation(const std::string& caller,
     log_debug("cancellation requested", {{"TEED_CLIENT", caller},
                                          {"TEED_SESSION", session->id()},
                                          {"TEED_CANCEL_ID", std::to_string(cancel_id)}});
+    // The one already running covers this request: no client can fill the workers with them.
+    if (session->cancelling(cancel_id)) return done({});
+    session->set_cancelling(cancel_id, true);
     workers_.submit_urgent([this, alive = alive_, session, cancel_id, done]() mutable {
         auto result = session->cancel(cancel_id);
-        loop_.post([alive, result = std::move(result), done]() mutable {
-            if (*alive) done(std::move(result));
+        loop_.post([this, alive, session, cancel_id, result = std::move(result), done]() mutable {
+            if (!*alive) return;
+            session->set_cancelling(cancel_id, false);
+            done(std::move(result));
+            release_off_loop(std::move(session));
         });
     });
 }
@@ -332,7 +357,17 @@ namespace {
 
 Result<GpOpenReply> run_open(Manager::OpenPlan& plan) {
     for (size_t i = 0; i < plan.candidates.size(); ++i) {
-        GpClient* gp = TEED_TRY(plan.candidates[i]->gp_client());
+        auto gp_or = plan.candidates[i]->gp_client();
+        if (!gp_or.ok()) {
+            if (i + 1 < plan.candidates.size()) {
+                log_warning("cannot open a device, trying the next one",
+                            {{"TEED_DEVICE", plan.candidates[i]->description().name},
+                             {"TEED_ERROR", gp_or.error().message()}});
+                continue;
+            }
+            return std::move(gp_or).error();
+        }
+        GpClient* gp = gp_or.value();
         std::optional<ScopedThreadCredentials> identity;
         if (plan.act_as) {
             auto scope = ScopedThreadCredentials::assume(*plan.act_as, plan.act_as_gid);

@@ -92,6 +92,9 @@ private:
     void start_open(const std::string& caller, std::shared_ptr<OpenPlan> plan, OpenDone done);
     void finish_open(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
                      Result<GpOpenReply> opened, OpenDone done);
+    void publish_session(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
+                         GpOpenReply& reply, OpenDone done);
+    void release_off_loop(std::shared_ptr<Session> session);
     Result<void> admit_call(Client& client);
     void end_call(const std::string& caller, const std::shared_ptr<Session>& session,
                   uint32_t cancel_id);
@@ -104,6 +107,7 @@ private:
     WorkerPool& workers_;
     CredentialsSource& credentials_;
     ClientRegistry clients_;
+    size_t opens_in_flight_ = 0;
     // Set on destruction: completions still queued on the loop must not touch the manager.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -46,14 +46,23 @@ Session::~Session() {
     --live_count_;
 }
 
+void Session::begin_call(uint32_t cancel_id) {
+    ++calls_by_cancel_id_[cancel_id];
+    std::lock_guard lock(cancel_mutex_);
+    ++waiting_by_cancel_id_[cancel_id];
+}
+
 void Session::end_call(uint32_t cancel_id) {
     auto it = calls_by_cancel_id_.find(cancel_id);
     if (it == calls_by_cancel_id_.end()) return;
-    if (--it->second != 0) return;
-    calls_by_cancel_id_.erase(it);
-    // A cancellation that found nothing to cancel must not hit a later call reusing the id.
-    std::lock_guard lock(cancel_mutex_);
-    cancel_before_start_.erase(cancel_id);
+    if (--it->second == 0) calls_by_cancel_id_.erase(it);
+}
+
+void Session::set_cancelling(uint32_t cancel_id, bool on) {
+    if (on)
+        cancelling_.insert(cancel_id);
+    else
+        cancelling_.erase(cancel_id);
 }
 
 bool Session::has_call_with_cancel_id(uint32_t cancel_id) const {
@@ -74,8 +83,12 @@ Result<GpReply> Session::invoke(uint32_t command, const GpParams& params, uint32
     GpClient* gp = TEED_TRY(context_->gp_client());
     {
         std::lock_guard lock(cancel_mutex_);
-        if (cancel_before_start_.erase(cancel_id) != 0)
+        if (--waiting_by_cancel_id_[cancel_id] == 0) waiting_by_cancel_id_.erase(cancel_id);
+        auto cancelled = cancelled_before_start_.find(cancel_id);
+        if (cancelled != cancelled_before_start_.end()) {
+            if (--cancelled->second == 0) cancelled_before_start_.erase(cancelled);
             return GpReply{gp::kOriginApi, gp::kErrorCancel, without_data(params)};
+        }
         ++in_tee_by_cancel_id_[cancel_id];
     }
     auto reply = gp->invoke(tee_session_, command, cancel_id, params);
@@ -92,13 +105,18 @@ Result<void> Session::cancel(uint32_t cancel_id) {
     constexpr auto kWaitPerAttempt = std::chrono::milliseconds(50);
     GpClient* gp = TEED_TRY(context_->gp_client());
     auto in_tee = [&] { return in_tee_by_cancel_id_.count(cancel_id) != 0; };
+    {
+        // Calls still waiting for a worker never reach the TEE; each takes one of these.
+        // Only waiting calls get one, so nothing is left over for a later call with the id.
+        std::lock_guard lock(cancel_mutex_);
+        auto waiting = waiting_by_cancel_id_.find(cancel_id);
+        if (waiting != waiting_by_cancel_id_.end())
+            cancelled_before_start_[cancel_id] = waiting->second;
+    }
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
         {
             std::lock_guard lock(cancel_mutex_);
-            if (!in_tee()) {
-                if (attempt == 0) cancel_before_start_[cancel_id] = true;
-                return {};
-            }
+            if (!in_tee()) return {};
         }
         TEED_TRY(gp->cancel(tee_session_, cancel_id));
         std::unique_lock lock(cancel_mutex_);

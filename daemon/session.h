@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "backends/optee/gp_client.h"
@@ -52,9 +53,12 @@ public:
     uint32_t login() const { return login_; }
 
     // Loop thread.
-    void begin_call(uint32_t cancel_id) { ++calls_by_cancel_id_[cancel_id]; }
+    void begin_call(uint32_t cancel_id);
     void end_call(uint32_t cancel_id);
     bool has_call_with_cancel_id(uint32_t cancel_id) const;
+    // One cancellation at a time per cancel id: repeated requests while one runs add nothing.
+    bool cancelling(uint32_t cancel_id) const { return cancelling_.count(cancel_id) != 0; }
+    void set_cancelling(uint32_t cancel_id, bool on);
     bool idle() const { return calls_by_cancel_id_.empty(); }
     bool closing() const { return closing_; }
     void mark_closing() { closing_ = true; }
@@ -81,12 +85,14 @@ private:
     uint32_t login_;
     std::map<uint32_t, uint32_t> calls_by_cancel_id_;
     bool closing_ = false;
-    // Shared by workers: which cancel ids have calls inside the TEE, and cancellations that
-    // arrived before their call got there.
+    std::set<uint32_t> cancelling_;
+    // Shared with workers: per cancel id, calls accepted but not yet in the TEE, calls in the
+    // TEE, and how many of the waiting ones were cancelled before they got there.
     std::mutex cancel_mutex_;
     std::condition_variable left_tee_;
+    std::map<uint32_t, uint32_t> waiting_by_cancel_id_;
     std::map<uint32_t, uint32_t> in_tee_by_cancel_id_;
-    std::map<uint32_t, bool> cancel_before_start_;
+    std::map<uint32_t, uint32_t> cancelled_before_start_;
     std::atomic<bool> closed_in_tee_{false};
     static inline std::atomic<size_t> live_count_{0};
 };

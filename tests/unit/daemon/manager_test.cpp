@@ -166,6 +166,40 @@ TEST_F(AManager, CancelsOnlyCallsThatAreRunning) {
     EXPECT_EQ((*reply)->return_code, gp::kErrorCancel);
 }
 
+TEST_F(AManager, DoesNotLetALateCancellationHitTheNextCallWithTheSameId) {
+    auto session = open_ok(":1.1", kHello);
+    ASSERT_TRUE(session);
+    ASSERT_EQ(invoke(":1.1", session, 0, {GpParam::value_inout(1)})->return_code, gp::kSuccess);
+    // A cancellation that a worker runs after its call has already returned cancels nothing...
+    ASSERT_TRUE(session->cancel(0).ok());
+    // ...and in particular not the next call under the same id.
+    auto next = invoke(":1.1", session, 0, {GpParam::value_inout(1)});
+    ASSERT_TRUE(next.ok());
+    EXPECT_EQ(next->return_code, gp::kSuccess);
+    EXPECT_EQ(next->params[0].a, 2u);
+}
+
+TEST_F(AManager, RunsOneCancellationPerIdHoweverOftenItIsRequested) {
+    auto session = open_ok(":1.1", kSleep);
+    ASSERT_TRUE(session);
+    GpParam ms;
+    ms.type = gp::kValueInput;
+    ms.a = 20000;
+    std::optional<Result<GpReply>> reply;
+    manager_->invoke(":1.1", session, 0, {ms}, 9, [&](Result<GpReply> r) { reply.emplace(std::move(r)); });
+    int answered_at_once = 0;
+    for (int i = 0; i < 50; ++i)
+        manager_->request_cancellation(":1.1", session, 9, [&](Result<void> r) {
+            EXPECT_TRUE(r.ok());
+            ++answered_at_once;
+        });
+    // The first is queued for a worker; the other 49 are covered by it and answered at once.
+    EXPECT_EQ(answered_at_once, 49);
+    EXPECT_LE(workers_->queued() + workers_->busy(), 2u);
+    run_until([&] { return reply.has_value(); });
+    EXPECT_EQ((*reply)->return_code, gp::kErrorCancel);
+}
+
 TEST_F(AManager, OpensUserLoginsWithTheClientsIdentityNotTeeds) {
     if (geteuid() != 0) GTEST_SKIP() << "switching a thread to another uid needs root";
     auto session = open_ok(":1.1", kWhoami, gp::kLoginUser);
