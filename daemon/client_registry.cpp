@@ -31,4 +31,10 @@ size_t ClientRegistry::session_count() const {
     return count;
 }
 
+size_t ClientRegistry::shared_memory_count() const {
+    size_t count = 0;
+    for (const auto& [name, client] : clients_) count += client->shared_memory.size();
+    return count;
+}
+
 }  // namespace teed

@@ -11,6 +11,7 @@
 
 #include "daemon/credentials.h"
 #include "daemon/session.h"
+#include "daemon/shared_memory.h"
 
 namespace teed {
 
@@ -23,6 +24,8 @@ struct Client {
     std::vector<std::function<void(Result<const Credentials*>)>> credential_waiters;
     std::map<std::string, std::shared_ptr<DeviceContext>> contexts;  // by device name
     std::map<std::string, std::shared_ptr<Session>> sessions;         // by session id
+    std::map<std::string, std::shared_ptr<SharedMemoryObject>> shared_memory;  // by id
+    uint32_t shm_creations_in_flight = 0;
     uint32_t calls_in_flight = 0;  // opens and invokes
     uint32_t opens_in_flight = 0;
 };
@@ -36,6 +39,7 @@ public:
 
     size_t size() const { return clients_.size(); }
     size_t session_count() const;
+    size_t shared_memory_count() const;
 
 private:
     std::map<std::string, std::unique_ptr<Client>> clients_;

@@ -49,6 +49,9 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
     if (key == "max_concurrent_calls_per_client")
         return read_unsigned(root, "max_concurrent_calls_per_client", origin,
                              l.max_concurrent_calls_per_client);
+    if (key == "max_shm_bytes") return read_unsigned(root, "max_shm_bytes", origin, l.max_shm_bytes);
+    if (key == "max_shm_per_client")
+        return read_unsigned(root, "max_shm_per_client", origin, l.max_shm_per_client);
     if (key == "hardware") {
         if (!root[key].isBool())
             return Error(ErrorKind::InvalidArgument) << origin << ": 'hardware' must be true or false";

@@ -20,6 +20,8 @@ struct Limits {
     uint32_t max_sessions_per_client = defaults::kMaxSessionsPerClient;
     uint32_t max_sessions_total = defaults::kMaxSessionsTotal;
     uint32_t max_concurrent_calls_per_client = defaults::kMaxConcurrentCallsPerClient;
+    uint64_t max_shm_bytes = defaults::kMaxSharedMemoryBytes;
+    uint32_t max_shm_per_client = defaults::kMaxSharedMemoryPerClient;
 };
 
 struct Config {

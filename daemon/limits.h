@@ -13,5 +13,7 @@ inline constexpr uint32_t kMaxSessionsPerClient = 64;
 inline constexpr uint32_t kMaxSessionsTotal = 8192;
 inline constexpr uint32_t kMaxConcurrentCallsPerClient = 8;  // opens + invokes in flight
 inline constexpr uint32_t kWorkers = 16;
+inline constexpr uint64_t kMaxSharedMemoryBytes = 64u << 20;  // one shared-memory object
+inline constexpr uint32_t kMaxSharedMemoryPerClient = 64;     // objects per client
 
 }  // namespace teed::defaults

@@ -112,6 +112,10 @@ void Manager::attach_contexts(Client& client, OpenPlan& plan) {
 }
 
 void Manager::open_session(const std::string& caller, OpenSessionRequest request, OpenDone done) {
+    // Registered memory decides the device when the caller named none.
+    if (request.device.empty()) request.device = device_of_shared_memory(caller, request.params);
+    if (auto resolved = resolve_shared_memory(caller, request.params, request.device); !resolved.ok())
+        return done(std::move(resolved).error());
     auto plan_or = plan_open(request);
     if (!plan_or.ok()) return done(std::move(plan_or).error());
     auto plan = std::move(plan_or).value();
@@ -211,6 +215,8 @@ std::shared_ptr<Session> Manager::find_session(const std::string& caller, const 
 void Manager::invoke(const std::string& caller, const std::shared_ptr<Session>& session,
                      uint32_t command, GpParams params, std::optional<uint32_t> cancel_id,
                      InvokeDone done) {
+    if (auto resolved = resolve_shared_memory(caller, params, session->device_name()); !resolved.ok())
+        return done(std::move(resolved).error());
     auto valid = validate_gp_params(params, {config_.limits.max_memref_bytes,
                                              config_.limits.max_call_memref_bytes});
     if (!valid.ok()) return done(std::move(valid).error());
@@ -336,8 +342,13 @@ void Manager::client_vanished(const std::string& unique_name) {
         session->mark_closing();
         if (session->idle()) submit_close(session, nullptr);
     }
-    // Contexts are closed on a worker: closing a TEE context may call into the secure world.
-    workers_.submit([contexts = std::move(client->contexts)]() mutable { contexts.clear(); });
+    // Memory and contexts are freed on a worker: closing a TEE context may call into the secure
+    // world. Memory that running calls still use goes when they return.
+    workers_.submit([contexts = std::move(client->contexts),
+                     memory = std::move(client->shared_memory)]() mutable {
+        memory.clear();
+        contexts.clear();
+    });
     log_info("client left", {{"TEED_CLIENT", unique_name},
                              {"TEED_SESSIONS_CLOSED", std::to_string(sessions)}});
 }
@@ -346,6 +357,7 @@ ManagerStatistics Manager::statistics() const {
     ManagerStatistics stats;
     stats.clients = clients_.size();
     stats.sessions = clients_.session_count();
+    stats.shared_memory = clients_.shared_memory_count();
     stats.live_sessions = Session::live_count();
     stats.device_contexts = DeviceContext::live_count();
     stats.workers_busy = workers_.busy();

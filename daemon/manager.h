@@ -44,11 +44,18 @@ struct OpenSessionOutcome {
     GpReply reply;
 };
 
+struct SharedMemoryRequest {
+    std::string device;  // empty: the first device with GP sessions
+    uint64_t size = 0;
+    uint32_t flags = 0;  // TEEC_MEM_INPUT | TEEC_MEM_OUTPUT
+};
+
 struct ManagerStatistics {
     size_t clients = 0;
     size_t sessions = 0;          // published sessions
     size_t live_sessions = 0;     // Session objects still alive, closing ones included
     size_t device_contexts = 0;   // open per-client device contexts
+    size_t shared_memory = 0;     // published shared-memory objects
     size_t workers_busy = 0;
     size_t work_queued = 0;
 };
@@ -72,6 +79,25 @@ public:
     void request_cancellation(const std::string& caller, const std::shared_ptr<Session>& session,
                               uint32_t cancel_id, Done done);
     void close_session(const std::string& caller, const std::string& id, Done done);
+    using ShmDone = std::function<void(Result<std::shared_ptr<SharedMemoryObject>>)>;
+    using AllocateDone =
+        std::function<void(Result<std::pair<std::shared_ptr<SharedMemoryObject>, std::shared_ptr<UniqueFd>>>)>;
+    // `memfd` must be a memfd sealed with F_SEAL_SHRINK holding at least request.size bytes.
+    void register_shared_memory(const std::string& caller, std::shared_ptr<UniqueFd> memfd,
+                                SharedMemoryRequest request, ShmDone done);
+    void allocate_shared_memory(const std::string& caller, SharedMemoryRequest request,
+                                AllocateDone done);
+    std::shared_ptr<SharedMemoryObject> find_shared_memory(const std::string& caller,
+                                                           const std::string& id);
+    // Busy while a call uses it.
+    void release_shared_memory(const std::string& caller, const std::string& id, Done done);
+    // Points every registered-memory param at the caller's object named by the last element of
+    // its `shm` path, which must live on `device`. NotFound for anything the caller does not own.
+    Result<void> resolve_shared_memory(const std::string& caller, GpParams& params,
+                                       const std::string& device);
+    // The device of the first of the caller's objects the params name, or "".
+    std::string device_of_shared_memory(const std::string& caller, const GpParams& params);
+
     // The caller's bus-attested credentials (looked up once per connection).
     void caller_credentials(const std::string& caller,
                             std::function<void(Result<const Credentials*>)> done);
@@ -95,6 +121,10 @@ private:
     void publish_session(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
                          GpOpenReply& reply, OpenDone done);
     void release_off_loop(std::shared_ptr<Session> session);
+    Result<PublishedDevice*> shm_device(const std::string& name);
+    Result<void> admit_shared_memory(Client& client, const SharedMemoryRequest& request);
+    void publish_shared_memory(const std::string& caller, const std::string& device,
+                               Result<std::shared_ptr<GpSharedMemory>> memory, ShmDone done);
     Result<void> admit_call(Client& client);
     void end_call(const std::string& caller, const std::shared_ptr<Session>& session,
                   uint32_t cancel_id);

@@ -27,6 +27,19 @@ Result<CallOptions> parse_call_options(const std::map<std::string, sdbus::Varian
     return parsed;
 }
 
+Result<SharedMemoryOptions> parse_shared_memory_options(
+    const std::map<std::string, sdbus::Variant>& options) {
+    SharedMemoryOptions parsed;
+    for (const auto& [key, value] : options) {
+        if (key != "device")
+            return Error(ErrorKind::InvalidArgument)
+                   << "unknown option '" << key << "' (known options: 'device')";
+        if (!value.containsValueOfType<std::string>()) return wrong_type(key, "s");
+        parsed.device = value.get<std::string>();
+    }
+    return parsed;
+}
+
 Result<CallOptions> read_call_options(sd_bus_message* m) {
     CallOptions parsed;
     auto malformed = [](int r) { return ErrnoError(-r) << "malformed options"; };

@@ -21,6 +21,13 @@ struct CallOptions {
 };
 
 Result<CallOptions> parse_call_options(const std::map<std::string, sdbus::Variant>& options);
+
+// RegisterSharedMemory and AllocateSharedMemory: "device" (s).
+struct SharedMemoryOptions {
+    std::string device;
+};
+Result<SharedMemoryOptions> parse_shared_memory_options(
+    const std::map<std::string, sdbus::Variant>& options);
 // Raw sd-bus: reads the a{sv} at the message's current position.
 Result<CallOptions> read_call_options(sd_bus_message* message);
 

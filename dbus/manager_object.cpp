@@ -8,6 +8,7 @@
 #include "dbus/errors.h"
 #include "dbus/guard.h"
 #include "dbus/session_objects.h"
+#include "dbus/shm_objects.h"
 
 namespace teed {
 namespace {
@@ -95,6 +96,48 @@ void ManagerObject::CloseSession(sdbus::Result<>&& result, sdbus::ObjectPath ses
     });
 }
 
+void ManagerObject::RegisterSharedMemory(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::UnixFd fd,
+                                         uint64_t size, uint32_t flags,
+                                         std::map<std::string, sdbus::Variant> options) {
+    std::string sender = caller();
+    dbus_guard("RegisterSharedMemory", sender, [&] {
+        auto parsed = parse_shared_memory_options(options);
+        if (!parsed.ok()) throw to_dbus_error(parsed.error());
+        // sdbus::UnixFd closes on destruction; the manager wants the fd for the worker.
+        auto memfd = std::make_shared<UniqueFd>(fd.release());
+        auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath>>(std::move(result));
+        manager_.register_shared_memory(
+            sender, memfd, {parsed->device, size, flags},
+            [reply, sender](Result<std::shared_ptr<SharedMemoryObject>> object) {
+                complete("RegisterSharedMemory", sender, *reply, [&] {
+                    if (!object.ok()) throw to_dbus_error(object.error());
+                    reply->returnResults(sdbus::ObjectPath(shm_object_path(object.value()->id())));
+                });
+            });
+    });
+}
+
+void ManagerObject::AllocateSharedMemory(sdbus::Result<sdbus::ObjectPath, sdbus::UnixFd>&& result,
+                                         uint64_t size, uint32_t flags,
+                                         std::map<std::string, sdbus::Variant> options) {
+    std::string sender = caller();
+    dbus_guard("AllocateSharedMemory", sender, [&] {
+        auto parsed = parse_shared_memory_options(options);
+        if (!parsed.ok()) throw to_dbus_error(parsed.error());
+        auto reply = std::make_shared<sdbus::Result<sdbus::ObjectPath, sdbus::UnixFd>>(std::move(result));
+        manager_.allocate_shared_memory(
+            sender, {parsed->device, size, flags},
+            [reply, sender](auto allocated) {
+                complete("AllocateSharedMemory", sender, *reply, [&] {
+                    if (!allocated.ok()) throw to_dbus_error(allocated.error());
+                    auto& [object, fd] = allocated.value();
+                    reply->returnResults(sdbus::ObjectPath(shm_object_path(object->id())),
+                                         sdbus::UnixFd(fd->release(), sdbus::adopt_fd));
+                });
+            });
+    });
+}
+
 void ManagerObject::GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>&& result) {
     std::string sender = caller();
     dbus_guard("GetStatistics", sender, [&] {
@@ -110,6 +153,7 @@ void ManagerObject::GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>
                 reply->returnResults(std::map<std::string, uint64_t>{
                     {"clients", s.clients},
                     {"sessions", s.sessions},
+                    {"shared_memory", s.shared_memory},
                     {"live_sessions", s.live_sessions},
                     {"device_contexts", s.device_contexts},
                     {"workers_busy", s.workers_busy},

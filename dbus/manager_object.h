@@ -55,6 +55,12 @@ private:
                      uint32_t connection_data, WireParams params,
                      std::map<std::string, sdbus::Variant> options) override;
     void CloseSession(sdbus::Result<>&& result, sdbus::ObjectPath session) override;
+    void RegisterSharedMemory(sdbus::Result<sdbus::ObjectPath>&& result, sdbus::UnixFd fd,
+                              uint64_t size, uint32_t flags,
+                              std::map<std::string, sdbus::Variant> options) override;
+    void AllocateSharedMemory(sdbus::Result<sdbus::ObjectPath, sdbus::UnixFd>&& result,
+                              uint64_t size, uint32_t flags,
+                              std::map<std::string, sdbus::Variant> options) override;
     void GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>&& result) override;
     std::string Version() override;
     std::string Status() override;

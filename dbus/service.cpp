@@ -6,6 +6,7 @@
 #include "dbus/bus_connection.h"
 #include "dbus/manager_object.h"
 #include "dbus/session_objects.h"
+#include "dbus/shm_objects.h"
 
 namespace teed {
 
@@ -18,6 +19,7 @@ DbusService::DbusService(BusConnection& bus, Manager& manager, const DeviceRegis
     for (const auto& device : devices.devices())
         devices_.push_back(std::make_unique<DeviceObject>(bus.connection(), device->description));
     sessions_ = std::make_unique<SessionObjects>(bus.raw_bus(), manager);
+    shared_memory_ = std::make_unique<ShmObjects>(bus.raw_bus(), manager);
 }
 
 DbusService::~DbusService() = default;

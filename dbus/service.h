@@ -15,6 +15,7 @@ class DeviceRegistry;
 class Manager;
 class ManagerObject;
 class SessionObjects;
+class ShmObjects;
 
 class DbusService {
 public:
@@ -28,6 +29,7 @@ private:
     std::unique_ptr<ManagerObject> manager_object_;  // before the devices: it manages them
     std::vector<std::unique_ptr<DeviceObject>> devices_;
     std::unique_ptr<SessionObjects> sessions_;
+    std::unique_ptr<ShmObjects> shared_memory_;
 };
 
 }  // namespace teed

@@ -10,51 +10,14 @@
 #include "dbus/call_options.h"
 #include "dbus/errors.h"
 #include "dbus/gp_wire.h"
+#include "dbus/owned_objects.h"
 
 namespace teed {
 namespace {
 
-// Holds a method call until its asynchronous reply is sent.
-struct CallRef {
-    explicit CallRef(sd_bus_message* m) : message(sd_bus_message_ref(m)) {}
-    ~CallRef() { sd_bus_message_unref(message); }
-    CallRef(const CallRef&) = delete;
-    CallRef& operator=(const CallRef&) = delete;
-    sd_bus_message* message;
-};
-
-std::string sender_of(sd_bus_message* m) {
-    const char* sender = sd_bus_message_get_sender(m);
-    return sender != nullptr ? sender : "";
-}
-
-// The id in /org/teed/Teed1/sessions/<id>, or "" for any other path.
-std::string session_id_of(const char* path) {
-    std::string prefix = std::string(kSessionsPath) + "/";
-    std::string p = path != nullptr ? path : "";
-    if (p.size() <= prefix.size() || p.compare(0, prefix.size(), prefix) != 0) return "";
-    std::string id = p.substr(prefix.size());
-    return id.find('/') == std::string::npos ? id : "";
-}
-
 std::shared_ptr<Session> session_for(SessionObjects& objects, sd_bus_message* m) {
-    return objects.manager().find_session(sender_of(m), session_id_of(sd_bus_message_get_path(m)));
-}
-
-// The session went away between the lookup and the handler (closed, or its owner left).
-int reply_unknown_object(sd_bus_message* call) {
-    return sd_bus_reply_method_errorf(call, kUnknownObjectError, "%s",
-                                      unknown_object_message(sd_bus_message_get_path(call)).c_str());
-}
-
-void reply_error(sd_bus_message* call, const char* method, const Error& error) {
-    std::string name = dbus_error_name(error.kind());
-    std::string message = error.message();
-    log_warning("call refused", {{"TEED_METHOD", method},
-                                 {"TEED_CLIENT", sender_of(call)},
-                                 {"TEED_ERROR_NAME", name},
-                                 {"TEED_ERROR", message}});
-    sd_bus_reply_method_errorf(call, name.c_str(), "%s", message.c_str());
+    return objects.manager().find_session(sender_of(m),
+                                          object_id_of(kSessionsPath, sd_bus_message_get_path(m)));
 }
 
 void reply_invoke(sd_bus_message* call, const GpReply& reply) {
@@ -170,7 +133,7 @@ int find_session(sd_bus* bus, const char* path, const char*, void* userdata, voi
         auto& objects = *static_cast<SessionObjects*>(userdata);
         sd_bus_message* current = sd_bus_get_current_message(bus);
         if (current == nullptr) return 0;
-        std::string id = session_id_of(path);
+        std::string id = object_id_of(kSessionsPath, path);
         if (id.empty() || !objects.manager().find_session(sender_of(current), id)) return 0;
         *ret_found = userdata;
         return 1;

@@ -30,6 +30,10 @@ constexpr bool is_known_type(uint32_t t) {
 constexpr bool is_input(uint32_t t) { return (t & 0x1) != 0; }
 constexpr bool is_output(uint32_t t) { return (t & 0x2) != 0; }
 
+// Shared memory flags (TEEC_MEM_*).
+constexpr uint32_t kMemInput = 0x1;
+constexpr uint32_t kMemOutput = 0x2;
+
 // Login methods (TEEC_LOGIN_*).
 constexpr uint32_t kLoginPublic = 0;
 constexpr uint32_t kLoginUser = 1;

@@ -1,5 +1,6 @@
 #include "backends/optee/gp_client.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ public:
     uint8_t* at(uint64_t offset) const { return map_ + offset; }
     uint64_t size() const { return size_; }
     int32_t id() const { return id_; }
+    int fd() const { return fd_.get(); }
 
 private:
     UniqueFd fd_;
@@ -128,6 +130,31 @@ Layout plan_layout(const GpParams& params, bool memref_null) {
     return layout;
 }
 
+// The UAPI direction of a registered-memory memref: WHOLE takes it from the memory's flags.
+uint64_t registered_attr(const GpParam& p) {
+    uint32_t type = p.type;
+    if (type == gp::kMemrefWhole) {
+        uint32_t flags = p.memory->flags();
+        if ((flags & gp::kMemInput) && (flags & gp::kMemOutput)) return TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
+        return (flags & gp::kMemOutput) ? TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
+                                        : TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
+    }
+    return type - gp::kMemrefPartialInput + TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
+}
+
+uint64_t registered_offset(const GpParam& p) { return p.type == gp::kMemrefWhole ? 0 : p.offset; }
+uint64_t registered_size(const GpParam& p) {
+    return p.type == gp::kMemrefWhole ? p.memory->size() : p.size;
+}
+
+void marshal_registered(const GpParam& p, tee_ioctl_param& k) {
+    k.attr = registered_attr(p);
+    k.a = registered_offset(p);
+    k.b = registered_size(p);
+    k.c = static_cast<uint64_t>(p.memory->device_id());
+    if (k.attr != TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT) p.memory->copy_to_device(k.a, k.b);
+}
+
 Result<void> marshal_params(Device& device, const GpParams& params, bool memref_null,
                             const Layout& layout, TempMemory& memory, tee_ioctl_param* out) {
     if (layout.needs_memory) TEED_TRY(memory.allocate(device, layout.total));
@@ -138,6 +165,8 @@ Result<void> marshal_params(Device& device, const GpParams& params, bool memref_
         if (gp::is_value(p.type)) {
             k.a = p.a;
             k.b = p.b;
+        } else if (gp::is_registered_memref(p.type)) {
+            marshal_registered(p, k);
         } else if (gp::is_temp_memref(p.type)) {
             if (is_null_memref(p, memref_null)) {
                 k.a = 0;
@@ -167,6 +196,16 @@ GpParams unmarshal_params(const GpParams& sent, const tee_ioctl_param* returned,
         if (gp::is_value(p.type) && gp::is_output(p.type)) {
             p.a = returned[i].a;
             p.b = returned[i].b;
+        } else if (gp::is_registered_memref(p.type)) {
+            p.shm = sent[i].shm;
+            p.offset = sent[i].offset;
+            p.size = sent[i].size;
+            p.memory = sent[i].memory;
+            if (registered_attr(sent[i]) != TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT) {
+                p.size = returned[i].b;
+                if (p.size <= registered_size(sent[i]))
+                    p.memory->copy_from_device(registered_offset(sent[i]), p.size);
+            }
         } else if (gp::is_temp_memref(p.type)) {
             uint64_t capacity = temp_memref_capacity(sent[i]);
             p.size = gp::is_output(p.type) ? returned[i].b : capacity;
@@ -262,6 +301,57 @@ Result<void> GpClient::cancel(uint32_t session_id, uint32_t cancel_id) {
 
 Result<void> GpClient::close_session(uint32_t session_id) {
     return device_.close_session({session_id});
+}
+
+GpSharedMemory::GpSharedMemory(Key, uint64_t size, uint32_t flags) : size_(size), flags_(flags) {}
+
+GpSharedMemory::~GpSharedMemory() {
+    registration_.reset();  // unregister before the pages go away
+    if (client_view_ != nullptr) munmap(client_view_, client_view_length_);
+}
+
+int32_t GpSharedMemory::device_id() const {
+    if (device_) return device_->id();
+    if (allocated_) return allocated_->id();
+    return registered_id_;
+}
+
+void GpSharedMemory::copy_to_device(uint64_t offset, uint64_t size) {
+    if (device_ && size > 0) std::memcpy(device_->at(offset), client_view_ + offset, size);
+}
+
+void GpSharedMemory::copy_from_device(uint64_t offset, uint64_t size) {
+    if (device_ && size > 0) std::memcpy(client_view_ + offset, device_->at(offset), size);
+}
+
+Result<std::unique_ptr<GpSharedMemory>> GpClient::register_memory(int memfd, uint64_t size,
+                                                                  uint32_t flags, bool reg_mem) {
+    auto memory = std::make_unique<GpSharedMemory>(GpSharedMemory::Key{}, size, flags);
+    void* view = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (view == MAP_FAILED) return ErrnoError() << "mapping the client's memory";
+    memory->client_view_ = static_cast<uint8_t*>(view);
+    memory->client_view_length_ = size;
+    if (reg_mem) {
+        tee_ioctl_shm_register_data data{};
+        data.addr = reinterpret_cast<uint64_t>(view);
+        data.length = size;
+        memory->registration_ = TEED_TRY(device_.shm_register(data));
+        memory->registered_id_ = data.id;
+        return memory;
+    }
+    memory->device_ = std::make_unique<MappedShm>();
+    TEED_TRY(memory->device_->allocate(device_, size));
+    return memory;
+}
+
+Result<std::pair<std::unique_ptr<GpSharedMemory>, UniqueFd>> GpClient::allocate_memory(
+    uint64_t size, uint32_t flags) {
+    auto memory = std::make_unique<GpSharedMemory>(GpSharedMemory::Key{}, size, flags);
+    memory->allocated_ = std::make_unique<MappedShm>();
+    TEED_TRY(memory->allocated_->allocate(device_, size));
+    UniqueFd client_fd(fcntl(memory->allocated_->fd(), F_DUPFD_CLOEXEC, 0));
+    if (!client_fd.valid()) return ErrnoError() << "duplicating the shm fd";
+    return std::make_pair(std::move(memory), std::move(client_fd));
 }
 
 }  // namespace teed

@@ -44,6 +44,42 @@ struct GpOpenReply {
 
 class MappedShm;
 
+// Memory shared with the TEE for registered-memory memrefs (GP's TEEC_SharedMemory):
+// - registered: a client's memfd, mapped by teed and registered with TEE_IOC_SHM_REGISTER, so
+//   the TEE works on the client's pages (zero copy); on a device without TEE_GEN_CAP_REG_MEM,
+//   device shm is allocated instead and teed copies around each call;
+// - allocated: device shm from TEE_IOC_SHM_ALLOC, whose fd the client maps (zero copy).
+class GpSharedMemory {
+    struct Key {};  // only GpClient creates them
+
+public:
+    GpSharedMemory(Key, uint64_t size, uint32_t flags);
+    ~GpSharedMemory();
+    GpSharedMemory(const GpSharedMemory&) = delete;
+    GpSharedMemory& operator=(const GpSharedMemory&) = delete;
+
+    uint64_t size() const { return size_; }
+    uint32_t flags() const { return flags_; }
+    bool zero_copy() const { return device_ == nullptr; }
+    int32_t device_id() const;
+    // Copy mode: the bytes the TEE sees are copied from the client's view before a call and
+    // back after it.
+    void copy_to_device(uint64_t offset, uint64_t size);
+    void copy_from_device(uint64_t offset, uint64_t size);
+
+private:
+    friend class GpClient;
+
+    uint64_t size_;
+    uint32_t flags_;
+    uint8_t* client_view_ = nullptr;  // teed's mapping of the client's memfd, if registered
+    uint64_t client_view_length_ = 0;
+    UniqueFd registration_;                // zero-copy registration: lives while this fd does
+    int32_t registered_id_ = 0;
+    std::unique_ptr<MappedShm> device_;    // copy mode
+    std::unique_ptr<MappedShm> allocated_; // allocated memory
+};
+
 // Idle mapped shms of one context, for the next call's temporary memrefs.
 class ShmCache {
 public:
@@ -67,6 +103,14 @@ public:
                            const GpParams& params);
     Result<void> cancel(uint32_t session_id, uint32_t cancel_id);
     Result<void> close_session(uint32_t session_id);
+
+    // `memfd` must hold at least `size` bytes (the caller checked its seals). `reg_mem`: the
+    // device has TEE_GEN_CAP_REG_MEM.
+    Result<std::unique_ptr<GpSharedMemory>> register_memory(int memfd, uint64_t size,
+                                                            uint32_t flags, bool reg_mem);
+    // Returns the memory and a new fd the client can mmap to reach it.
+    Result<std::pair<std::unique_ptr<GpSharedMemory>, UniqueFd>> allocate_memory(uint64_t size,
+                                                                               uint32_t flags);
 
 private:
     Device& device_;

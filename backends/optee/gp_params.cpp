@@ -1,6 +1,7 @@
 #include "backends/optee/gp_params.h"
 
 #include "backends/kernel/gp.h"
+#include "backends/optee/gp_client.h"
 
 namespace teed {
 
@@ -54,6 +55,30 @@ Result<void> validate_temp_memref(size_t index, const GpParam& p, const GpLimits
     return {};
 }
 
+Result<void> validate_registered_memref(size_t index, const GpParam& p) {
+    if (!p.memory)
+        return Error(ErrorKind::InvalidArgument)
+               << "param " << index << ": type 0x" << std::hex << p.type
+               << " needs a shared memory object in 'shm'";
+    if (!p.data.empty())
+        return Error(ErrorKind::InvalidArgument)
+               << "param " << index << ": registered-memory memrefs carry no data bytes";
+    uint32_t flags = p.memory->flags();
+    bool reads = p.type == gp::kMemrefPartialInput || p.type == gp::kMemrefPartialInout;
+    bool writes = p.type == gp::kMemrefPartialOutput || p.type == gp::kMemrefPartialInout;
+    if ((reads && !(flags & gp::kMemInput)) || (writes && !(flags & gp::kMemOutput)))
+        return Error(ErrorKind::InvalidArgument)
+               << "param " << index << ": shm '" << p.shm << "' has flags " << flags
+               << ", which do not allow type 0x" << std::hex << p.type;
+    if (p.type == gp::kMemrefWhole) return {};
+    uint64_t end = 0;
+    if (__builtin_add_overflow(p.offset, p.size, &end) || end > p.memory->size())
+        return Error(ErrorKind::InvalidArgument)
+               << "param " << index << ": offset " << p.offset << " + size " << p.size
+               << " is outside shm '" << p.shm << "' of " << p.memory->size() << " bytes";
+    return {};
+}
+
 }  // namespace
 
 Result<void> validate_gp_params(const GpParams& params, const GpLimits& limits) {
@@ -68,14 +93,14 @@ Result<void> validate_gp_params(const GpParams& params, const GpLimits& limits) 
             return Error(ErrorKind::InvalidArgument)
                    << "param " << i << ": type 0x" << std::hex << p.type
                    << " is not a GlobalPlatform parameter type";
+        if (gp::is_registered_memref(p.type)) {
+            TEED_TRY(validate_registered_memref(i, p));
+            continue;
+        }
         if (p.shm != "/")
-            return Error(ErrorKind::NotSupported)
-                   << "param " << i << ": registered shared memory ('" << p.shm
-                   << "') is not supported yet; use a temporary memref and shm '/'";
-        if (gp::is_registered_memref(p.type))
-            return Error(ErrorKind::NotSupported)
-                   << "param " << i << ": type 0x" << std::hex << p.type
-                   << " needs a registered shared memory object, which is not supported yet";
+            return Error(ErrorKind::InvalidArgument)
+                   << "param " << i << ": only registered-memory memrefs (types 0xC-0xF) name shm '"
+                   << p.shm << "'";
         if (!gp::is_temp_memref(p.type)) {
             if (!p.data.empty())
                 return Error(ErrorKind::InvalidArgument)

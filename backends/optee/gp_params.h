@@ -6,12 +6,15 @@
 //   TEED_TRY(validate_gp_params(params, limits));
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 
 namespace teed {
+
+class GpSharedMemory;
 
 struct GpParam {
     uint32_t type = 0;  // TEEC_* parameter type code
@@ -21,6 +24,9 @@ struct GpParam {
     std::string shm = "/";      // registered shared memory object path; "/" = none
     uint64_t offset = 0;
     uint64_t size = 0;          // temporary memrefs: capacity in, size out
+    // Registered-memory memrefs: the memory `shm` names, resolved by the caller (it also keeps
+    // the memory alive for the call).
+    std::shared_ptr<GpSharedMemory> memory;
 
     static GpParam value_inout(uint64_t a, uint64_t b = 0);
     static GpParam temp_input(std::vector<uint8_t> bytes);
@@ -37,8 +43,8 @@ struct GpLimits {
 uint64_t temp_memref_capacity(const GpParam& param);
 
 // At most 4 params; GP type codes only; values carry no data; temporary memrefs are consistent
-// (input bytes fit the capacity) and within the limits; registered memory ("shm" other than "/")
-// is NotSupported until shared-memory objects exist.
+// (input bytes fit the capacity) and within the limits and name no shm; registered-memory
+// memrefs name resolved memory, in a direction its flags allow, with offset and size inside it.
 Result<void> validate_gp_params(const GpParams& params, const GpLimits& limits);
 
 }  // namespace teed

@@ -25,6 +25,7 @@ constexpr uint32_t kValueOutput = 2;
 constexpr uint32_t kValueInout = 3;
 constexpr uint32_t kMemrefInput = 5;
 constexpr uint32_t kMemrefOutput = 6;
+constexpr uint32_t kMemrefInout = 7;
 
 TaResult code(uint32_t value) {
     return {.code = value};
@@ -101,9 +102,15 @@ public:
 class SleepSession : public TaSession {
 public:
     explicit SleepSession(const TaClient& /*client*/) {}
+    // Command 0 sleeps; command 1 sleeps holding a memref in/out (so the client's memory is in
+    // use meanwhile), then adds 1 to each of its bytes.
     TaResult invoke(uint32_t command, TaParams& params, const CancelToken& cancel) override {
-        if (command != 0 || !has_types(params, kValueInput)) return code(gp::kErrorBadParameters);
+        bool plain = command == 0 && has_types(params, kValueInput);
+        bool with_memory = command == 1 && has_types(params, kValueInput, kMemrefInout);
+        if (!plain && !with_memory) return code(gp::kErrorBadParameters);
         if (!cancel.wait_for(std::chrono::milliseconds(params[0].a))) return code(gp::kErrorCancel);
+        if (with_memory && params[1].buffer != nullptr)
+            for (size_t i = 0; i < params[1].size; ++i) ++params[1].buffer[i];
         return code(gp::kSuccess);
     }
 };

@@ -3,6 +3,10 @@
 // access. Session objects are served from a hand-written sd-bus vtable, so this is what keeps it
 // honest.
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <regex>
 #include <set>
@@ -64,6 +68,7 @@ protected:
         sd_bus_new(&raw_);
         sd_bus_set_address(raw_, bus_.address().c_str());
         sd_bus_set_bus_client(raw_, 1);
+        sd_bus_negotiate_fds(raw_, 1);
         ASSERT_GE(sd_bus_start(raw_), 0);
     }
     void TearDown() override { sd_bus_flush_close_unref(raw_); }
@@ -96,6 +101,24 @@ protected:
         return out;
     }
 
+    std::string register_shared_memory() {
+        int fd = memfd_create("introspection", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        EXPECT_EQ(ftruncate(fd, 4096), 0);
+        EXPECT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+        sd_bus_message* reply = nullptr;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(raw_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+                                   "RegisterSharedMemory", &error, &reply, "htua{sv}", fd, uint64_t{4096}, 3u, 0);
+        EXPECT_GE(r, 0) << (error.message ? error.message : "");
+        const char* path = "/";
+        if (r >= 0) sd_bus_message_read(reply, "o", &path);
+        std::string out = path;
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        close(fd);
+        return out;
+    }
+
     void expect_matches_xml(const std::string& interface, const std::string& path) {
         auto declared = members(read_file(std::string(TEED_SOURCE_DIR) + "/dbus/" + interface + ".xml"), interface);
         auto live = members(introspect(path), interface);
@@ -118,6 +141,12 @@ TEST_F(Introspection, OfASessionMatchesItsXml) {
     std::string path = open_hello_session();
     ASSERT_NE(path, "/");
     expect_matches_xml("org.teed.Teed1.Session", path);
+}
+
+TEST_F(Introspection, OfSharedMemoryMatchesItsXml) {
+    std::string path = register_shared_memory();
+    ASSERT_NE(path, "/");
+    expect_matches_xml("org.teed.Teed1.SharedMemory", path);
 }
 
 }  // namespace

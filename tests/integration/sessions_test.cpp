@@ -296,9 +296,10 @@ TEST_F(Sessions, RefusesBadOpenSessionInputWithNamedErrors) {
               "org.teed.Teed1.Error.InvalidArgument");
     EXPECT_EQ(raw.open_session("", kHello, 0, [](sd_bus_message* m) { append_param(m, 0x4, 0, "/", 0); }),
               "org.teed.Teed1.Error.InvalidArgument");
+    // A shm path that names no shared-memory object of this client.
     EXPECT_EQ(raw.open_session("", kHello, 0,
-                               [](sd_bus_message* m) { append_param(m, 0x5, 0, "/org/teed/Teed1/shm/x", 4); }),
-              "org.teed.Teed1.Error.NotSupported");
+                               [](sd_bus_message* m) { append_param(m, 0xD, 0, "/org/teed/Teed1/shm/x", 4); }),
+              "org.teed.Teed1.Error.NotFound");
     EXPECT_EQ(raw.open_session("", kHello, 0, {},
                                [](sd_bus_message* m) { sd_bus_message_append(m, "{sv}", "speed", "u", 1u); }),
               "org.teed.Teed1.Error.InvalidArgument");

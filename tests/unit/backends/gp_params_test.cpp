@@ -37,12 +37,12 @@ TEST(GpParamValidation, RejectsTypeCodesThatAreNotGlobalPlatform) {
     }
 }
 
-TEST(GpParamValidation, RejectsRegisteredMemoryUntilItExists) {
+TEST(GpParamValidation, RejectsTemporaryMemrefsNamingShmAndRegisteredOnesWithout) {
     GpParam p = GpParam::temp_input({1});
     p.shm = "/org/teed/Teed1/shm/abc";
-    EXPECT_EQ(kind_of({p}), ErrorKind::NotSupported);
-    EXPECT_EQ(kind_of({param(gp::kMemrefWhole)}), ErrorKind::NotSupported);
-    EXPECT_EQ(kind_of({param(gp::kMemrefPartialInout)}), ErrorKind::NotSupported);
+    EXPECT_EQ(kind_of({p}), ErrorKind::InvalidArgument);
+    EXPECT_EQ(kind_of({param(gp::kMemrefWhole)}), ErrorKind::InvalidArgument);
+    EXPECT_EQ(kind_of({param(gp::kMemrefPartialInout)}), ErrorKind::InvalidArgument);
 }
 
 TEST(GpParamValidation, RejectsMemrefsAboveTheConfiguredMaximum) {

@@ -1,0 +1,33 @@
+#pragma once
+// The org.teed.Teed1.SharedMemory objects under /org/teed/Teed1/shm/<id>, served like the
+// sessions (session_objects.h): only the creating connection sees them. Their signatures are
+// those of dbus/org.teed.Teed1.SharedMemory.xml, which a test compares with the introspection.
+
+#include <string>
+
+struct sd_bus;
+struct sd_bus_slot;
+
+namespace teed {
+
+class Manager;
+
+inline constexpr const char* kSharedMemoryPath = "/org/teed/Teed1/shm";
+
+std::string shm_object_path(const std::string& id);
+
+class ShmObjects {
+public:
+    ShmObjects(sd_bus* bus, Manager& manager);
+    ~ShmObjects();
+    ShmObjects(const ShmObjects&) = delete;
+    ShmObjects& operator=(const ShmObjects&) = delete;
+
+    Manager& manager() { return manager_; }
+
+private:
+    Manager& manager_;
+    sd_bus_slot* slot_ = nullptr;
+};
+
+}  // namespace teed
