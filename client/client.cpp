@@ -1,6 +1,11 @@
 #include "teed/client.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <exception>
 
@@ -9,6 +14,7 @@
 #include "org.teed.Teed1.Device_proxy.h"
 #include "org.teed.Teed1.Manager_proxy.h"
 #include "org.teed.Teed1.Session_proxy.h"
+#include "org.teed.Teed1.SharedMemory_proxy.h"
 
 namespace teed::client {
 
@@ -40,6 +46,11 @@ private:
 class DeviceProxy final : public org::teed::Teed1::Device_proxy {
 public:
     explicit DeviceProxy(sdbus::IProxy& proxy) : Device_proxy(proxy) {}
+};
+
+class SharedMemoryProxy final : public org::teed::Teed1::SharedMemory_proxy {
+public:
+    explicit SharedMemoryProxy(sdbus::IProxy& proxy) : SharedMemory_proxy(proxy) {}
 };
 
 class SessionProxy final : public org::teed::Teed1::Session_proxy {
@@ -201,6 +212,84 @@ void Session::close() {
     translate_errors([&] { impl_->session.Close(); });
 }
 
+// ---- SharedMemory ----
+
+struct SharedMemory::Impl {
+    Impl(std::shared_ptr<Bus> bus, std::string object_path, uint64_t bytes, uint32_t memory_flags,
+         int fd)
+        : path(std::move(object_path)),
+          size(bytes),
+          flags(memory_flags),
+          call_proxy(std::move(bus), path, {}),
+          proxy(call_proxy) {
+        void* mapped = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (mapped == MAP_FAILED)
+            throw Error(kInternalError, std::string("cannot map the shared memory: ") + strerror(errno));
+        view = static_cast<uint8_t*>(mapped);
+    }
+    ~Impl() {
+        if (!released.exchange(true)) {
+            try {
+                proxy.Release();
+            } catch (const std::exception&) {
+                // Gone either way: released by the daemon when this connection goes.
+            }
+        }
+        munmap(view, size);
+    }
+
+    std::string path;
+    uint64_t size;
+    uint32_t flags;
+    uint8_t* view = nullptr;
+    CallProxy call_proxy;
+    SharedMemoryProxy proxy;
+    std::atomic<bool> released = false;
+};
+
+SharedMemory::SharedMemory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SharedMemory::SharedMemory(SharedMemory&&) noexcept = default;
+SharedMemory& SharedMemory::operator=(SharedMemory&&) noexcept = default;
+SharedMemory::~SharedMemory() = default;
+
+const std::string& SharedMemory::path() const { return impl_->path; }
+uint64_t SharedMemory::size() const { return impl_->size; }
+uint32_t SharedMemory::flags() const { return impl_->flags; }
+uint8_t* SharedMemory::data() { return impl_->view; }
+
+bool SharedMemory::zero_copy() {
+    return translate_errors([&] { return impl_->proxy.ZeroCopy(); });
+}
+
+void SharedMemory::release() {
+    if (impl_->released.exchange(true)) return;
+    translate_errors([&] { impl_->proxy.Release(); });
+}
+
+namespace {
+
+Param registered(uint32_t type, const SharedMemory& memory, uint64_t offset, uint64_t size) {
+    Param p;
+    p.type = type;
+    p.shm = memory.path();
+    p.offset = offset;
+    p.size = size;
+    return p;
+}
+
+}  // namespace
+
+Param whole(const SharedMemory& memory) { return registered(0xC, memory, 0, 0); }
+Param partial_in(const SharedMemory& m, uint64_t offset, uint64_t size) {
+    return registered(0xD, m, offset, size);
+}
+Param partial_out(const SharedMemory& m, uint64_t offset, uint64_t size) {
+    return registered(0xE, m, offset, size);
+}
+Param partial_inout(const SharedMemory& m, uint64_t offset, uint64_t size) {
+    return registered(0xF, m, offset, size);
+}
+
 // ---- Client ----
 
 struct Client::Impl {
@@ -280,5 +369,35 @@ void Client::close_session(const std::string& session_path) {
 }
 
 std::string Client::unique_name() const { return impl_->bus->unique_name(); }
+
+namespace {
+
+std::map<std::string, sdbus::Variant> device_option(const std::string& device) {
+    std::map<std::string, sdbus::Variant> options;
+    if (!device.empty()) options["device"] = sdbus::Variant(device);
+    return options;
+}
+
+}  // namespace
+
+SharedMemory Client::register_shared_memory(uint64_t size, uint32_t flags, const std::string& device) {
+    return translate_errors([&] {
+        int fd = memfd_create("teed-shared-memory", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0) throw Error(kInternalError, std::string("memfd_create: ") + strerror(errno));
+        sdbus::UnixFd memfd(fd, sdbus::adopt_fd);
+        // teed refuses memfds that could shrink under the TEE.
+        if (ftruncate(fd, static_cast<off_t>(size)) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+            throw Error(kInternalError, std::string("preparing the memfd: ") + strerror(errno));
+        auto path = impl_->manager.RegisterSharedMemory(memfd, size, flags, device_option(device));
+        return SharedMemory(std::make_unique<SharedMemory::Impl>(impl_->bus, path, size, flags, fd));
+    });
+}
+
+SharedMemory Client::allocate_shared_memory(uint64_t size, uint32_t flags, const std::string& device) {
+    return translate_errors([&] {
+        auto [path, fd] = impl_->manager.AllocateSharedMemory(size, flags, device_option(device));
+        return SharedMemory(std::make_unique<SharedMemory::Impl>(impl_->bus, path, size, flags, fd.get()));
+    });
+}
 
 }  // namespace teed::client

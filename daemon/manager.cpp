@@ -161,6 +161,9 @@ void Manager::open_session(const std::string& caller, OpenSessionRequest request
 void Manager::start_open(const std::string& caller, std::shared_ptr<OpenPlan> plan, OpenDone done) {
     workers_.submit([this, alive = alive_, caller, plan, done]() mutable {
         auto opened = run_open(*plan);
+        plan->request.params.clear();  // as in invoke: release shared memory before replying
+        if (opened.ok())
+            for (auto& p : opened.value().reply.params) p.memory.reset();
         loop_.post([this, alive, caller, plan, opened = std::move(opened), done]() mutable {
             if (*alive) finish_open(caller, plan, std::move(opened), std::move(done));
         });
@@ -231,6 +234,11 @@ void Manager::invoke(const std::string& caller, const std::shared_ptr<Session>& 
     workers_.submit([this, alive = alive_, caller, session, command, params = std::move(params), id,
                      done]() mutable {
         auto reply = session->invoke(command, params, id);
+        // Drop the call's hold on shared memory before the reply goes out: a Release the client
+        // sends right after the reply must not find the memory still in use.
+        params.clear();
+        if (reply.ok())
+            for (auto& p : reply.value().params) p.memory.reset();
         loop_.post([this, alive, caller, session, id, reply = std::move(reply), done]() mutable {
             if (!*alive) return;
             end_call(caller, session, id);

@@ -13,6 +13,7 @@
 #include <systemd/sd-bus.h>
 
 #include "harness.h"
+#include "teed/client.h"
 
 namespace teed::test {
 namespace {
@@ -324,6 +325,27 @@ TEST_F(SharedMemory, IsFreedWhenItsClientLeaves) {
             r.out.find("\"device_contexts\" 0") != std::string::npos)
             break;
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << r.out;
+    }
+}
+
+TEST_F(SharedMemory, WorksThroughTheClientLibrary) {
+    auto teed = client::Client::connect(bus_.address());
+    auto registered = teed.register_shared_memory(4096, client::kMemInput | client::kMemOutput);
+    EXPECT_TRUE(registered.zero_copy());
+    std::memcpy(registered.data(), "library", 7);
+    auto allocated = teed.allocate_shared_memory(4096, client::kMemOutput);
+    auto [session, opened] = teed.open_session(kEcho);
+    ASSERT_TRUE(session);
+    auto reply = session->invoke(0, {client::partial_in(registered, 0, 7), client::whole(allocated)});
+    EXPECT_EQ(reply.return_code, 0u);
+    EXPECT_EQ(reply.params.at(1).size, 7u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(allocated.data()), 7), "yrarbil");
+    registered.release();
+    try {
+        session->invoke(0, {client::partial_in(registered, 0, 7), client::whole(allocated)});
+        FAIL() << "released memory was used";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.name(), "org.teed.Teed1.Error.NotFound");
     }
 }
 

@@ -136,6 +136,41 @@ struct ClientOptions {
 };
 
 class Client;
+class SharedMemory;
+
+// Registered-memory parameters (MEMREF_WHOLE, MEMREF_PARTIAL_*) naming a SharedMemory.
+Param whole(const SharedMemory& memory);
+Param partial_in(const SharedMemory& memory, uint64_t offset, uint64_t size);
+Param partial_out(const SharedMemory& memory, uint64_t offset, uint64_t size);
+Param partial_inout(const SharedMemory& memory, uint64_t offset, uint64_t size);
+
+constexpr uint32_t kMemInput = 0x1;   // TEEC_MEM_INPUT
+constexpr uint32_t kMemOutput = 0x2;  // TEEC_MEM_OUTPUT
+
+// Memory shared with the TEE (GlobalPlatform's TEEC_SharedMemory), mapped in this process: the
+// TA reads and writes these bytes. Releases itself in its destructor (ignoring errors) unless
+// release() was called; move-only.
+class SharedMemory {
+public:
+    SharedMemory(SharedMemory&&) noexcept;
+    SharedMemory& operator=(SharedMemory&&) noexcept;
+    ~SharedMemory();
+
+    const std::string& path() const;
+    uint64_t size() const;
+    uint32_t flags() const;
+    uint8_t* data();
+    // Whether the TEE works on these pages itself (false: teed copies around each call).
+    bool zero_copy();
+    // SharedMemory.Release: org.teed.Teed1.Error.Busy while a call uses it.
+    void release();
+
+private:
+    friend class Client;
+    struct Impl;
+    explicit SharedMemory(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
 
 // An open GlobalPlatform session. Closes itself in its destructor (ignoring errors) unless
 // close() was called. Moved-from sessions may only be destroyed or assigned to.
@@ -187,6 +222,12 @@ public:
                                                           const OpenOptions& options = {});
     // Manager.CloseSession: the same as Session::close() on the session at `session_path`.
     void close_session(const std::string& session_path);
+
+    // Creates a sealed memfd of `size` bytes, maps it and registers it with teed
+    // (Manager.RegisterSharedMemory). `flags`: kMemInput, kMemOutput or both.
+    SharedMemory register_shared_memory(uint64_t size, uint32_t flags, const std::string& device = "");
+    // Device memory from teed (Manager.AllocateSharedMemory), mapped through the fd it returns.
+    SharedMemory allocate_shared_memory(uint64_t size, uint32_t flags, const std::string& device = "");
 
     // This connection's unique bus name, e.g. ":1.42".
     std::string unique_name() const;
