@@ -6,6 +6,7 @@
 // scripts/bench turns the medians into the ratios docs/performance.md reports.
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -141,10 +142,48 @@ void BM_Direct_SimulatedDevice(benchmark::State& state) {
     state.SetBytesProcessed(state.iterations() * state.range(0) * 2);
 }
 
+// The echo TA through teed with both memrefs in shared memory: registered memfds (zero copy on
+// the simulated device, which has REG_MEM) or device memory teed allocated.
+void shared_memory_echo(benchmark::State& state, bool allocate) {
+    auto client = client::Client::connect(g_environment->address());
+    auto [session, opened] = client.open_session(kEcho);
+    uint64_t size = static_cast<uint64_t>(state.range(0));
+    auto make = [&](uint32_t flags) {
+        return allocate ? client.allocate_shared_memory(size, flags) : client.register_shared_memory(size, flags);
+    };
+    auto in = make(client::kMemInput);
+    auto out = make(client::kMemOutput);
+    std::memset(in.data(), 'x', size);
+    std::vector<client::Param> params{client::whole(in), client::whole(out)};
+    for (auto _ : state) {
+        auto reply = session->invoke(0, params);
+        if (!reply.ok()) state.SkipWithError("invoke failed");
+        benchmark::DoNotOptimize(out.data()[0]);
+    }
+    state.SetBytesProcessed(state.iterations() * state.range(0) * 2);
+}
+
+void BM_Teed_RegisteredShm(benchmark::State& state) { shared_memory_echo(state, /*allocate=*/false); }
+void BM_Teed_AllocatedShm(benchmark::State& state) { shared_memory_echo(state, /*allocate=*/true); }
+
+// The memcpy floor: the same bytes copied once each way, in this process.
+void BM_Floor_Memcpy(benchmark::State& state) {
+    std::vector<uint8_t> a(state.range(0), 'x'), b(state.range(0));
+    for (auto _ : state) {
+        std::memcpy(b.data(), a.data(), a.size());
+        std::memcpy(a.data(), b.data(), b.size());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * state.range(0) * 2);
+}
+
 // Argument: 0 for the hello_world shape (one value), else the bytes of an echo in + out memref.
 BENCHMARK(BM_Floor_DbusRoundTrip)->Arg(0)->Arg(4096)->Arg(65536)->Arg(1 << 20)->UseRealTime();
 BENCHMARK(BM_Teed_Invoke)->Arg(0)->Arg(4096)->Arg(65536)->Arg(1 << 20)->UseRealTime();
 BENCHMARK(BM_Direct_SimulatedDevice)->Arg(0)->Arg(4096)->Arg(65536)->Arg(1 << 20)->UseRealTime();
+BENCHMARK(BM_Teed_RegisteredShm)->Arg(4096)->Arg(1 << 20)->Arg(16 << 20)->UseRealTime();
+BENCHMARK(BM_Teed_AllocatedShm)->Arg(4096)->Arg(1 << 20)->Arg(16 << 20)->UseRealTime();
+BENCHMARK(BM_Floor_Memcpy)->Arg(4096)->Arg(1 << 20)->Arg(16 << 20)->UseRealTime();
 
 }  // namespace
 

@@ -46,6 +46,11 @@ def main(paths):
                         ("1048576", "1 MiB echo")]:
         ratio(f"BM_Teed_Invoke/{size}/real_time", f"BM_Floor_DbusRoundTrip/{size}/real_time",
               f"teed invoke / bare D-Bus round trip, {label}")
+    for size, label in [("4096", "4 KiB"), ("1048576", "1 MiB"), ("16777216", "16 MiB")]:
+        for kind in ("RegisteredShm", "AllocatedShm"):
+            a, b = f"BM_Teed_{kind}/{size}/real_time", f"BM_Floor_Memcpy/{size}/real_time"
+            if a in median and b in median and median[a] > 0:
+                print(f"| {kind} echo bandwidth / memcpy bandwidth, {label} | {median[b] / median[a]:.2f} |")
     for size, label in [("0", "hello_world"), ("1048576", "1 MiB echo")]:
         ratio(f"BM_Teed_Invoke/{size}/real_time", f"BM_Direct_SimulatedDevice/{size}/real_time",
               f"teed invoke / direct call on the simulated device, {label}")
