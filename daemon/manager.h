@@ -123,6 +123,9 @@ private:
     void release_off_loop(std::shared_ptr<Session> session);
     Result<PublishedDevice*> shm_device(const std::string& name);
     Result<void> admit_shared_memory(Client& client, const SharedMemoryRequest& request);
+    // Checks the device and the limits and counts the creation in; the context to create in.
+    Result<std::shared_ptr<DeviceContext>> start_shared_memory(const std::string& caller,
+                                                               const SharedMemoryRequest& request);
     void publish_shared_memory(const std::string& caller, const std::string& device,
                                Result<std::shared_ptr<GpSharedMemory>> memory, ShmDone done);
     Result<void> admit_call(Client& client);

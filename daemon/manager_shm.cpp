@@ -69,23 +69,26 @@ Result<void> Manager::admit_shared_memory(Client& client, const SharedMemoryRequ
     return {};
 }
 
+Result<std::shared_ptr<DeviceContext>> Manager::start_shared_memory(
+    const std::string& caller, const SharedMemoryRequest& request) {
+    PublishedDevice* device = TEED_TRY(shm_device(request.device));
+    Client* client = TEED_TRY(clients_.find_or_create(caller, config_.limits.max_clients));
+    TEED_TRY(admit_shared_memory(*client, request));
+    auto& context = client->contexts[device->description.name];
+    if (!context) context = std::make_shared<DeviceContext>(*device);
+    ++client->shm_creations_in_flight;
+    return context;
+}
+
 void Manager::register_shared_memory(const std::string& caller, std::shared_ptr<UniqueFd> memfd,
                                      SharedMemoryRequest request, ShmDone done) {
-    auto device = shm_device(request.device);
-    if (!device.ok()) return done(std::move(device).error());
     if (auto checked = check_client_memfd(memfd->get(), request.size); !checked.ok())
         return done(std::move(checked).error());
-    auto client_or = clients_.find_or_create(caller, config_.limits.max_clients);
-    if (!client_or.ok()) return done(std::move(client_or).error());
-    Client& client = *client_or.value();
-    if (auto admitted = admit_shared_memory(client, request); !admitted.ok())
-        return done(std::move(admitted).error());
-
-    auto& context = client.contexts[device.value()->description.name];
-    if (!context) context = std::make_shared<DeviceContext>(*device.value());
-    ++client.shm_creations_in_flight;
-    bool reg_mem = device.value()->description.version.gen_caps & TEE_GEN_CAP_REG_MEM;
-    std::string name = device.value()->description.name;
+    auto context_or = start_shared_memory(caller, request);
+    if (!context_or.ok()) return done(std::move(context_or).error());
+    auto context = std::move(context_or).value();
+    bool reg_mem = context->description().version.gen_caps & TEE_GEN_CAP_REG_MEM;
+    std::string name = context->description().name;
     workers_.submit([this, alive = alive_, caller, name, context, memfd, request, reg_mem, done] {
         Result<std::shared_ptr<GpSharedMemory>> memory = [&]() -> Result<std::shared_ptr<GpSharedMemory>> {
             GpClient* gp = TEED_TRY(context->gp_client());
@@ -100,18 +103,10 @@ void Manager::register_shared_memory(const std::string& caller, std::shared_ptr<
 
 void Manager::allocate_shared_memory(const std::string& caller, SharedMemoryRequest request,
                                      AllocateDone done) {
-    auto device = shm_device(request.device);
-    if (!device.ok()) return done(std::move(device).error());
-    auto client_or = clients_.find_or_create(caller, config_.limits.max_clients);
-    if (!client_or.ok()) return done(std::move(client_or).error());
-    Client& client = *client_or.value();
-    if (auto admitted = admit_shared_memory(client, request); !admitted.ok())
-        return done(std::move(admitted).error());
-
-    auto& context = client.contexts[device.value()->description.name];
-    if (!context) context = std::make_shared<DeviceContext>(*device.value());
-    ++client.shm_creations_in_flight;
-    std::string name = device.value()->description.name;
+    auto context_or = start_shared_memory(caller, request);
+    if (!context_or.ok()) return done(std::move(context_or).error());
+    auto context = std::move(context_or).value();
+    std::string name = context->description().name;
     workers_.submit([this, alive = alive_, caller, name, context, request, done] {
         auto fd = std::make_shared<UniqueFd>();
         Result<std::shared_ptr<GpSharedMemory>> memory = [&]() -> Result<std::shared_ptr<GpSharedMemory>> {
