@@ -87,6 +87,28 @@ public:
     size_t operations_in_progress() const override { return in_progress_.load(); }
 
 private:
+    // What OPEN_SESSION and INVOKE both start with: the header copied into `ret_arg`, buf_len
+    // checked against num_params, the context's dead shms swept and the params translated.
+    // (The UAPI headers end in flexible arrays, so the header cannot travel inside a struct.)
+    struct UserCall {
+        uint8_t* base;
+        uint8_t* uparams;
+        std::vector<sim::KernelParam> params;
+    };
+    template <typename Arg>
+    Result<UserCall> read_user_call(const tee_ioctl_buf_data& buf, Arg& ret_arg) {
+        UserCall call{};
+        call.base = TEED_TRY(user_arg(buf, sizeof(Arg)));
+        Arg arg{};
+        std::memcpy(&arg, call.base, sizeof(Arg));
+        TEED_TRY(check_num_params(buf, sizeof(Arg), arg.num_params));
+        call.uparams = call.base + sizeof(Arg);
+        node_->shms.sweep(id_);
+        call.params = TEED_TRY(sim::params_from_user(call.uparams, arg.num_params, param_rules()));
+        std::memcpy(&ret_arg, &arg, sizeof(Arg));
+        return call;
+    }
+
     bool owns_session(uint32_t session) const;
     sim::ParamRules param_rules() const {
         return {.shms = node_->shms, .context = id_, .memref_null = node_->options.memref_null};
@@ -137,15 +159,9 @@ Result<UniqueFd> SimContext::shm_register(tee_ioctl_shm_register_data& data) {
 }
 
 Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
-    uint8_t* base = TEED_TRY(user_arg(buf, sizeof(tee_ioctl_open_session_arg)));
     tee_ioctl_open_session_arg arg{};
-    std::memcpy(&arg, base, sizeof(arg));
-    TEED_TRY(check_num_params(buf, sizeof(arg), arg.num_params));
-    uint8_t* uparams = base + sizeof(arg);
-
-    node_->shms.sweep(id_);
-    std::vector<sim::KernelParam> params =
-        TEED_TRY(sim::params_from_user(uparams, arg.num_params, param_rules()));
+    auto call = TEED_TRY(read_user_call(buf, arg));
+    auto& [base, uparams, params] = call;
     if (arg.clnt_login >= TEE_IOCTL_LOGIN_REE_KERNEL_MIN &&
         arg.clnt_login <= TEE_IOCTL_LOGIN_REE_KERNEL_MAX)
         return ErrnoError(EPERM) << "login method " << arg.clnt_login << " is for the kernel";
@@ -175,15 +191,9 @@ Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
 }
 
 Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
-    uint8_t* base = TEED_TRY(user_arg(buf, sizeof(tee_ioctl_invoke_arg)));
     tee_ioctl_invoke_arg arg{};
-    std::memcpy(&arg, base, sizeof(arg));
-    TEED_TRY(check_num_params(buf, sizeof(arg), arg.num_params));
-    uint8_t* uparams = base + sizeof(arg);
-
-    node_->shms.sweep(id_);
-    std::vector<sim::KernelParam> params =
-        TEED_TRY(sim::params_from_user(uparams, arg.num_params, param_rules()));
+    auto call = TEED_TRY(read_user_call(buf, arg));
+    auto& [base, uparams, params] = call;
     if (!owns_session(arg.session))
         return ErrnoError(EINVAL) << "session " << arg.session << " is not open in this context";
     sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params));

@@ -91,15 +91,7 @@ public:
         return path_or_error(r, reply, e, nullptr);
     }
     Answer invoke(const std::string& session, uint32_t command, const std::vector<Param>& params) {
-        sd_bus_message* m = nullptr;
-        sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", session.c_str(),
-                                       "org.teed.Teed1.Session", "Invoke");
-        sd_bus_message_append(m, "u", command);
-        sd_bus_message_open_container(m, 'a', "(uttayott)");
-        for (const auto& p : params)
-            sd_bus_message_append(m, "(uttayott)", p.type, p.a, uint64_t{0}, 0, p.shm.c_str(), p.offset, p.size);
-        sd_bus_message_close_container(m);
-        sd_bus_message_append(m, "a{sv}", 0);
+        sd_bus_message* m = new_invoke(session, command, params);
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
         Answer answer;
@@ -131,15 +123,7 @@ public:
     // Sends Invoke without waiting; wait_for() turns the connection until `*done`.
     void invoke_async(const std::string& session, uint32_t command, const std::vector<Param>& params,
                       bool* done) {
-        sd_bus_message* m = nullptr;
-        sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", session.c_str(),
-                                       "org.teed.Teed1.Session", "Invoke");
-        sd_bus_message_append(m, "u", command);
-        sd_bus_message_open_container(m, 'a', "(uttayott)");
-        for (const auto& p : params)
-            sd_bus_message_append(m, "(uttayott)", p.type, p.a, uint64_t{0}, 0, p.shm.c_str(), p.offset, p.size);
-        sd_bus_message_close_container(m);
-        sd_bus_message_append(m, "a{sv}", 0);
+        sd_bus_message* m = new_invoke(session, command, params);
         auto on_reply = [](sd_bus_message* reply, void* userdata, sd_bus_error*) -> int {
             EXPECT_EQ(sd_bus_message_get_error(reply), nullptr);
             *static_cast<bool*>(userdata) = true;
@@ -168,6 +152,20 @@ public:
     }
 
 private:
+    sd_bus_message* new_invoke(const std::string& session, uint32_t command,
+                               const std::vector<Param>& params) {
+        sd_bus_message* m = nullptr;
+        sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", session.c_str(),
+                                       "org.teed.Teed1.Session", "Invoke");
+        sd_bus_message_append(m, "u", command);
+        sd_bus_message_open_container(m, 'a', "(uttayott)");
+        for (const auto& p : params)
+            sd_bus_message_append(m, "(uttayott)", p.type, p.a, uint64_t{0}, 0, p.shm.c_str(), p.offset, p.size);
+        sd_bus_message_close_container(m);
+        sd_bus_message_append(m, "a{sv}", 0);
+        return m;
+    }
+
     std::string simple_call(const std::string& path, const char* iface, const char* member) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message* reply = nullptr;
