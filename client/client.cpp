@@ -8,8 +8,10 @@
 #include <cstring>
 #include <atomic>
 #include <exception>
+#include <mutex>
 
 #include "client/bus.h"
+#include "client/channel.h"
 #include "client/wire.h"
 #include "org.teed.Teed1.Device_proxy.h"
 #include "org.teed.Teed1.Manager_proxy.h"
@@ -185,6 +187,9 @@ struct Session::Impl {
     CallProxy call_proxy;
     SessionProxy session;
     std::atomic<bool> closed = false;
+    // The fast path, once use_channel() opened it; the mutex runs one call at a time on it.
+    mutable std::mutex channel_mutex;
+    std::unique_ptr<detail::Channel> channel;
 };
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -196,11 +201,36 @@ const std::string& Session::path() const { return impl_->path; }
 
 Reply Session::invoke(uint32_t command, const std::vector<Param>& params,
                       const InvokeOptions& options) {
+    {
+        std::lock_guard lock(impl_->channel_mutex);
+        if (impl_->channel) {
+            if (!impl_->channel->closed()) return impl_->channel->invoke(command, params, options);
+            impl_->channel.reset();  // it broke during an earlier call: back to D-Bus
+        }
+    }
     return translate_errors([&] {
         auto [origin, code, out] = impl_->session.Invoke(command, detail::to_wire(params),
                                                          detail::call_options(options.cancel_id));
         return Reply{origin, code, detail::from_wire(std::move(out))};
     });
+}
+
+bool Session::use_channel() {
+    std::lock_guard lock(impl_->channel_mutex);
+    if (impl_->channel && !impl_->channel->closed()) return true;
+    try {
+        sdbus::UnixFd socket = impl_->session.OpenChannel({});
+        impl_->channel = std::make_unique<detail::Channel>(UniqueFd(socket.release()));
+        return true;
+    } catch (const sdbus::Error&) {
+        impl_->channel.reset();
+        return false;
+    }
+}
+
+bool Session::using_channel() const {
+    std::lock_guard lock(impl_->channel_mutex);
+    return impl_->channel && !impl_->channel->closed();
 }
 
 void Session::request_cancellation(uint32_t cancel_id) {
@@ -354,6 +384,7 @@ std::pair<std::optional<Session>, Reply> Client::open_session(const std::string&
         if (path != "/") {
             // Owning it from here on also closes one that came with a failure code.
             session.emplace(Session(std::make_unique<Session::Impl>(impl_->bus, path)));
+            if (options.use_channel && reply.ok()) session->use_channel();
         }
         if (!reply.ok()) {
             session.reset();

@@ -52,6 +52,8 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
     if (key == "max_shm_bytes") return read_unsigned(root, "max_shm_bytes", origin, l.max_shm_bytes);
     if (key == "max_shm_per_client")
         return read_unsigned(root, "max_shm_per_client", origin, l.max_shm_per_client);
+    if (key == "max_channels_per_session")
+        return read_unsigned(root, "max_channels_per_session", origin, l.max_channels_per_session);
     if (key == "hardware") {
         if (!root[key].isBool())
             return Error(ErrorKind::InvalidArgument) << origin << ": 'hardware' must be true or false";

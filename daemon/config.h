@@ -22,6 +22,7 @@ struct Limits {
     uint32_t max_concurrent_calls_per_client = defaults::kMaxConcurrentCallsPerClient;
     uint64_t max_shm_bytes = defaults::kMaxSharedMemoryBytes;
     uint32_t max_shm_per_client = defaults::kMaxSharedMemoryPerClient;
+    uint32_t max_channels_per_session = defaults::kMaxChannelsPerSession;
 };
 
 struct Config {

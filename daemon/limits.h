@@ -15,5 +15,6 @@ inline constexpr uint32_t kMaxConcurrentCallsPerClient = 8;  // opens + invokes 
 inline constexpr uint32_t kWorkers = 16;
 inline constexpr uint64_t kMaxSharedMemoryBytes = 64u << 20;  // one shared-memory object
 inline constexpr uint32_t kMaxSharedMemoryPerClient = 64;     // objects per client
+inline constexpr uint32_t kMaxChannelsPerSession = 4;         // Session.OpenChannel sockets
 
 }  // namespace teed::defaults

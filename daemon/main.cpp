@@ -73,7 +73,7 @@ Result<int> run(const Config& config) {
     auto bus = TEED_TRY(BusConnection::open(config.bus_address));
     auto workers = std::make_unique<WorkerPool>(config.workers);
     auto manager = std::make_unique<Manager>(config, devices, *loop, *workers, *bus);
-    auto service = std::make_unique<DbusService>(*bus, *manager, devices);
+    auto service = std::make_unique<DbusService>(*bus, *manager, devices, config, *loop);
     TEED_TRY(bus->attach(*loop));
     TEED_TRY(loop->enable_watchdog());
     TEED_TRY(service->request_name());

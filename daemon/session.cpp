@@ -37,6 +37,18 @@ Session::Session(std::string id, std::string owner, std::shared_ptr<DeviceContex
     ++live_count_;
 }
 
+void Session::mark_closing() {
+    if (closing_) return;
+    closing_ = true;
+    auto hooks = std::move(closing_hooks_);
+    for (auto& hook : hooks) hook();
+}
+
+void Session::on_closing(std::function<void()> hook) {
+    if (closing_) return hook();
+    closing_hooks_.push_back(std::move(hook));
+}
+
 Session::~Session() {
     if (!closed_in_tee_) {
         // Only reached if a session is dropped without its close job; the context's close will

@@ -7,11 +7,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "backends/optee/gp_client.h"
 #include "daemon/device_registry.h"
@@ -61,7 +63,10 @@ public:
     void set_cancelling(uint32_t cancel_id, bool on);
     bool idle() const { return calls_by_cancel_id_.empty(); }
     bool closing() const { return closing_; }
-    void mark_closing() { closing_ = true; }
+    // Runs the closing hooks once (a session channel closes itself in one).
+    void mark_closing();
+    // Runs `hook` when the session starts closing, or at once if it already has.
+    void on_closing(std::function<void()> hook);
 
     // Workers.
     Result<GpReply> invoke(uint32_t command, const GpParams& params, uint32_t cancel_id);
@@ -85,6 +90,7 @@ private:
     uint32_t login_;
     std::map<uint32_t, uint32_t> calls_by_cancel_id_;
     bool closing_ = false;
+    std::vector<std::function<void()>> closing_hooks_;
     std::set<uint32_t> cancelling_;
     // Shared with workers: per cancel id, calls accepted but not yet in the TEE, calls in the
     // TEE, and how many of the waiting ones were cancelled before they got there.

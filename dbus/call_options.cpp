@@ -63,4 +63,16 @@ Result<CallOptions> read_call_options(sd_bus_message* m) {
     return parsed;
 }
 
+Result<void> read_no_options(sd_bus_message* m) {
+    int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+    if (r < 0) return ErrnoError(-r) << "malformed options";
+    r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+    if (r < 0) return ErrnoError(-r) << "malformed options";
+    if (r == 0) return {};
+    const char* key = nullptr;
+    r = sd_bus_message_read(m, "s", &key);
+    if (r < 0) return ErrnoError(-r) << "malformed options";
+    return unknown_option(key);
+}
+
 }  // namespace teed

@@ -30,5 +30,7 @@ Result<SharedMemoryOptions> parse_shared_memory_options(
     const std::map<std::string, sdbus::Variant>& options);
 // Raw sd-bus: reads the a{sv} at the message's current position.
 Result<CallOptions> read_call_options(sd_bus_message* message);
+// Raw sd-bus: reads an a{sv} that must be empty (OpenChannel has no options yet).
+Result<void> read_no_options(sd_bus_message* message);
 
 }  // namespace teed

@@ -6,6 +6,7 @@
 #include "daemon/manager.h"
 #include "dbus/call_options.h"
 #include "dbus/errors.h"
+#include "dbus/session_channel.h"
 #include "dbus/guard.h"
 #include "dbus/session_objects.h"
 #include "dbus/shm_objects.h"
@@ -41,8 +42,9 @@ uint32_t DeviceObject::ImplementationCaps() { return description_.version.impl_c
 
 // --- The manager ------------------------------------------------------------------------------
 
-ManagerObject::ManagerObject(sdbus::IConnection& connection, Manager& manager)
-    : AdaptorInterfaces(connection, kRootPath), manager_(manager) {
+ManagerObject::ManagerObject(sdbus::IConnection& connection, Manager& manager,
+                             ChannelHub& channels)
+    : AdaptorInterfaces(connection, kRootPath), manager_(manager), channels_(channels) {
     registerAdaptor();
 }
 
@@ -150,6 +152,7 @@ void ManagerObject::GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>
                     throw sdbus::Error(dbus_error_name(ErrorKind::AccessDenied),
                                        "GetStatistics is for root and teed's own user only");
                 ManagerStatistics s = manager_.statistics();
+                ChannelStatistics c = channels_.statistics();
                 reply->returnResults(std::map<std::string, uint64_t>{
                     {"clients", s.clients},
                     {"sessions", s.sessions},
@@ -158,6 +161,8 @@ void ManagerObject::GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>
                     {"device_contexts", s.device_contexts},
                     {"workers_busy", s.workers_busy},
                     {"work_queued", s.work_queued},
+                    {"channels", c.channels},
+                    {"channel_buffered_bytes", c.buffered_bytes},
                 });
             });
         });

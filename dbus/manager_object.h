@@ -17,6 +17,7 @@
 
 namespace teed {
 
+class ChannelHub;
 class Manager;
 struct DeviceDescription;
 
@@ -46,7 +47,7 @@ class ManagerObject final
     : public sdbus::AdaptorInterfaces<org::teed::Teed1::Manager_adaptor,
                                       sdbus::ObjectManager_adaptor> {
 public:
-    ManagerObject(sdbus::IConnection& connection, Manager& manager);
+    ManagerObject(sdbus::IConnection& connection, Manager& manager, ChannelHub& channels);
     ~ManagerObject();
 
 private:
@@ -68,6 +69,7 @@ private:
     std::string caller() const;
 
     Manager& manager_;
+    ChannelHub& channels_;
 };
 
 }  // namespace teed

@@ -5,20 +5,22 @@
 #include "daemon/manager.h"
 #include "dbus/bus_connection.h"
 #include "dbus/manager_object.h"
+#include "dbus/session_channel.h"
 #include "dbus/session_objects.h"
 #include "dbus/shm_objects.h"
 
 namespace teed {
 
-DbusService::DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices)
-    : bus_(bus) {
+DbusService::DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices,
+                         const Config& config, EventLoop& loop)
+    : bus_(bus), channels_(std::make_unique<ChannelHub>(config, manager, loop)) {
     // Watch disconnects before anyone can call: a client's calls always arrive before its
     // NameOwnerChanged, so nothing it creates can outlive it.
     bus.watch_disconnects([&manager](const std::string& name) { manager.client_vanished(name); });
-    manager_object_ = std::make_unique<ManagerObject>(bus.connection(), manager);
+    manager_object_ = std::make_unique<ManagerObject>(bus.connection(), manager, *channels_);
     for (const auto& device : devices.devices())
         devices_.push_back(std::make_unique<DeviceObject>(bus.connection(), device->description));
-    sessions_ = std::make_unique<SessionObjects>(bus.raw_bus(), manager);
+    sessions_ = std::make_unique<SessionObjects>(bus.raw_bus(), manager, *channels_);
     shared_memory_ = std::make_unique<ShmObjects>(bus.raw_bus(), manager);
 }
 

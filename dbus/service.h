@@ -10,6 +10,9 @@
 namespace teed {
 
 class BusConnection;
+class ChannelHub;
+class EventLoop;
+struct Config;
 class DeviceObject;
 class DeviceRegistry;
 class Manager;
@@ -19,13 +22,15 @@ class ShmObjects;
 
 class DbusService {
 public:
-    DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices);
+    DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices,
+                const Config& config, EventLoop& loop);
     ~DbusService();
 
     Result<void> request_name();
 
 private:
     BusConnection& bus_;
+    std::unique_ptr<ChannelHub> channels_;  // first in, last out: the objects below use it
     std::unique_ptr<ManagerObject> manager_object_;  // before the devices: it manages them
     std::vector<std::unique_ptr<DeviceObject>> devices_;
     std::unique_ptr<SessionObjects> sessions_;

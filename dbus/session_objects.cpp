@@ -10,6 +10,7 @@
 #include "dbus/call_options.h"
 #include "dbus/errors.h"
 #include "dbus/gp_wire.h"
+#include "dbus/session_channel.h"
 #include "dbus/owned_objects.h"
 
 namespace teed {
@@ -75,6 +76,25 @@ int method_request_cancellation(sd_bus_message* m, void* userdata, sd_bus_error*
         else
             reply_error(call->message, "RequestCancellation", done.error());
     });
+    return 1;
+}
+
+int method_open_channel(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto& objects = *static_cast<SessionObjects*>(userdata);
+    auto session = session_for(objects, m);
+    if (!session) return reply_unknown_object(m);
+    if (auto options = read_no_options(m); !options.ok()) {
+        reply_error(m, "OpenChannel", options.error());
+        return 1;
+    }
+    auto socket = objects.channels().open(sender_of(m), session);
+    if (!socket.ok()) {
+        reply_error(m, "OpenChannel", socket.error());
+        return 1;
+    }
+    // sd-bus duplicates the fd into the message; ours closes when `socket` goes.
+    int r = sd_bus_reply_method_return(m, "h", socket.value().get());
+    if (r < 0) log_warning("sending an OpenChannel reply failed, ignoring", {{"ERRNO", std::to_string(-r)}});
     return 1;
 }
 
@@ -151,6 +171,8 @@ const sd_bus_vtable kSessionVtable[] = {
                              guarded<method_invoke>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RequestCancellation", "u", SD_BUS_PARAM(cancel_id), "", ,
                              guarded<method_request_cancellation>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("OpenChannel", "a{sv}", SD_BUS_PARAM(options), "h", SD_BUS_PARAM(socket),
+                             guarded<method_open_channel>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Close", "", "", guarded<method_close>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("TrustedApplication", "s", guarded_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Device", "o", guarded_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -166,7 +188,8 @@ std::string device_object_path(const std::string& device_name) {
     return "/org/teed/Teed1/devices/" + device_name;
 }
 
-SessionObjects::SessionObjects(sd_bus* bus, Manager& manager) : manager_(manager) {
+SessionObjects::SessionObjects(sd_bus* bus, Manager& manager, ChannelHub& channels)
+    : manager_(manager), channels_(channels) {
     int r = sd_bus_add_fallback_vtable(bus, &slot_, kSessionsPath, "org.teed.Teed1.Session",
                                        kSessionVtable, find_session, this);
     if (r < 0) throw std::runtime_error("cannot register the session objects: " + std::string(strerror(-r)));

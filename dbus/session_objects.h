@@ -15,6 +15,7 @@ struct sd_bus_slot;
 
 namespace teed {
 
+class ChannelHub;
 class Manager;
 
 inline constexpr const char* kSessionsPath = "/org/teed/Teed1/sessions";
@@ -24,15 +25,17 @@ std::string device_object_path(const std::string& device_name);
 
 class SessionObjects {
 public:
-    SessionObjects(sd_bus* bus, Manager& manager);
+    SessionObjects(sd_bus* bus, Manager& manager, ChannelHub& channels);
     ~SessionObjects();
     SessionObjects(const SessionObjects&) = delete;
     SessionObjects& operator=(const SessionObjects&) = delete;
 
     Manager& manager() { return manager_; }
+    ChannelHub& channels() { return channels_; }
 
 private:
     Manager& manager_;
+    ChannelHub& channels_;
     sd_bus_slot* slot_ = nullptr;
 };
 

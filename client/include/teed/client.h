@@ -123,6 +123,8 @@ struct OpenOptions {
     uint32_t connection_data = 0;
     std::vector<Param> params;
     std::optional<uint32_t> cancel_id;  // lets request_cancellation() reach this open
+    // Calls Session::use_channel() on the new session.
+    bool use_channel = false;
 };
 
 struct InvokeOptions {
@@ -186,6 +188,14 @@ public:
     // Session.Invoke. Throws Error for D-Bus errors; a TA failure is a Reply with ok() false.
     Reply invoke(uint32_t command, const std::vector<Param>& params = {},
                  const InvokeOptions& options = {});
+    // Session.OpenChannel: from now on invoke() sends its calls over a socket bound to this
+    // session (the fast path, docs/channel.md) instead of as D-Bus method calls, with the same
+    // semantics and errors. Returns false, and invoke() goes on using D-Bus, when teed does not
+    // open one (an older teed, or max_channels_per_session). If the channel breaks, the call in
+    // progress throws org.freedesktop.DBus.Error.Disconnected (it may or may not have run) and
+    // later calls use D-Bus again. Invokes on one channel run one at a time.
+    bool use_channel();
+    bool using_channel() const;
     // Session.RequestCancellation: cancels the running invoke that named `cancel_id`.
     void request_cancellation(uint32_t cancel_id);
     // Session.Close. The session counts as closed afterwards even if this throws.
