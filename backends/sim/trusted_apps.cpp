@@ -109,7 +109,8 @@ public:
         bool reads = params[0].type == kMemrefInput || params[0].type == kMemrefInout;
         bool writes = params[1].type == kMemrefOutput || params[1].type == kMemrefInout;
         bool nothing_else = params[2].type == kNone && params[3].type == kNone;
-        if (command != 0 || !reads || !writes || !nothing_else) return code(gp::kErrorBadParameters);
+        if (command != 0 || !reads || !writes || !nothing_else)
+            return code(gp::kErrorBadParameters);
         const TaParam& in = params[0];
         TaParam& out = params[1];
         if (in.buffer == nullptr && in.size != 0) return code(gp::kErrorBadParameters);
