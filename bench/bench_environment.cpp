@@ -8,14 +8,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
 namespace teed::bench {
 namespace {
+
+std::unique_ptr<BenchEnvironment> g_environment;
+
+constexpr uint64_t kMaxMemrefBytes = 16u << 20;   // the largest memref the benchmarks send
+constexpr uint64_t kMaxMessageBytes = 64u << 20;  // dbus-daemon's max_message_size
 
 pid_t spawn(const std::vector<std::string>& argv, int stdout_fd, const std::string& notify_socket) {
     pid_t pid = fork();
@@ -72,8 +82,21 @@ void write_bus_config(const std::string& path) {
     <allow send_destination=")" << kFloorName << R"("/>
   </policy>
   <includedir>)" << TEED_POLICY_DIR << R"(</includedir>
+  <!-- A 16 MiB temporary memref travels as one message each way, plus its header. The system
+       bus's default (32 MiB) would do; this states the need and leaves room. -->
+  <limit name="max_message_size">)" << kMaxMessageBytes << R"(</limit>
 </busconfig>
 )";
+}
+
+// teed's limits for the benchmarks: a call with a 16 MiB temporary memref in and another out
+// carries 32 MiB of memrefs, above the default max_call_memref_bytes (24 MiB).
+void write_teed_config(const std::string& path) {
+    std::ofstream out(path);
+    out << "{\n"
+        << "    \"max_memref_bytes\": " << kMaxMemrefBytes << ",\n"
+        << "    \"max_call_memref_bytes\": " << 2 * kMaxMemrefBytes << "\n"
+        << "}\n";
 }
 
 }  // namespace
@@ -83,6 +106,7 @@ BenchEnvironment::BenchEnvironment() {
     if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     directory_ = pattern;
     write_bus_config(directory_ + "/bus.conf");
+    write_teed_config(directory_ + "/teed.conf");
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
@@ -101,8 +125,8 @@ BenchEnvironment::BenchEnvironment() {
     addr.sun_family = AF_UNIX;
     notify_path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
     bind(notify, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    teed_pid_ = spawn({TEED_BINARY, "--simulate", "--no-hardware", "--log-level=warning",
-                       "--bus-address=" + address_},
+    teed_pid_ = spawn({TEED_BINARY, "--config=" + directory_ + "/teed.conf", "--simulate",
+                       "--no-hardware", "--log-level=warning", "--bus-address=" + address_},
                       -1, notify_path);
     bool ready = false;
     pollfd p{notify, POLLIN, 0};
@@ -123,6 +147,29 @@ BenchEnvironment::~BenchEnvironment() {
     stop(bus_pid_);
     std::error_code ignored;
     std::filesystem::remove_all(directory_, ignored);
+}
+
+}  // namespace teed::bench
+
+namespace teed::bench {
+
+BenchEnvironment& environment() {
+    if (!g_environment) throw std::logic_error("the benchmark environment is not started");
+    return *g_environment;
+}
+
+int run_benchmarks(int argc, char** argv, const char* program) {
+    benchmark::Initialize(&argc, argv);
+    try {
+        g_environment = std::make_unique<BenchEnvironment>();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    g_environment.reset();
+    return 0;
 }
 
 }  // namespace teed::bench

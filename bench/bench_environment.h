@@ -1,6 +1,7 @@
 #pragma once
 // What a benchmark needs around it: a private system-type bus that includes teed's real policy
-// (plus a rule for the benchmark's own floor server), and teed on simulated devices.
+// (plus a rule for the benchmark's own floor server), and teed on simulated devices, configured
+// for memrefs of up to 16 MiB.
 
 #include <sys/types.h>
 
@@ -10,7 +11,8 @@ namespace teed::bench {
 
 class BenchEnvironment {
 public:
-    // Starts dbus-daemon and `teed --simulate --no-hardware`; throws std::runtime_error on failure.
+    // Starts dbus-daemon and `teed --config=... --simulate --no-hardware`; throws
+    // std::runtime_error on failure.
     BenchEnvironment();
     ~BenchEnvironment();
     BenchEnvironment(const BenchEnvironment&) = delete;
@@ -24,6 +26,13 @@ private:
     pid_t bus_pid_ = -1;
     pid_t teed_pid_ = -1;
 };
+
+// The environment of the running benchmark program, started by run_benchmarks().
+BenchEnvironment& environment();
+
+// A benchmark program's main(): parses Google Benchmark's options, starts the environment, runs
+// every registered benchmark and stops the environment. Returns the exit code.
+int run_benchmarks(int argc, char** argv, const char* program);
 
 // The well-known name the floor server owns on the benchmark bus.
 inline constexpr const char* kFloorName = "org.teed.BenchFloor";

@@ -64,7 +64,7 @@ public:
                                                     uint32_t& ret_code) = 0;
 };
 
-// hello_world, echo, sleep, panic, whoami (docs/simulator.md).
+// hello_world, echo, sleep, panic, whoami, copy (docs/simulator.md).
 std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps();
 
 }  // namespace teed::sim

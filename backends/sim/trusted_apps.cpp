@@ -98,6 +98,37 @@ public:
     }
 };
 
+// Copies its input into its output with one memmove: a TA whose own cost is one copy of the bytes,
+// so that benchmarks of memrefs measure the transport around it (bench/, docs/performance.md).
+class CopySession : public TaSession {
+public:
+    explicit CopySession(const TaClient& /*client*/) {}
+    TaResult invoke(uint32_t command, TaParams& params, const CancelToken& /*cancel*/) override {
+        // A MEMREF_WHOLE of memory shared both ways reaches the TA as INOUT, so either direction
+        // that still reads the input and writes the output is accepted.
+        bool reads = params[0].type == kMemrefInput || params[0].type == kMemrefInout;
+        bool writes = params[1].type == kMemrefOutput || params[1].type == kMemrefInout;
+        bool nothing_else = params[2].type == kNone && params[3].type == kNone;
+        if (command != 0 || !reads || !writes || !nothing_else)
+            return code(gp::kErrorBadParameters);
+        const TaParam& in = params[0];
+        TaParam& out = params[1];
+        if (in.buffer == nullptr && in.size != 0) return code(gp::kErrorBadParameters);
+        if (out.size < in.size) {
+            out.size = in.size;  // tells the client how much room it needs
+            return code(gp::kErrorShortBuffer);
+        }
+        if (in.size != 0) {
+            if (out.buffer == nullptr) return code(gp::kErrorBadParameters);
+            // memmove, not memcpy: both memrefs may name overlapping parts of one shm. For
+            // disjoint buffers it runs glibc's memcpy path, so the cost is the same.
+            std::memmove(out.buffer, in.buffer, in.size);
+        }
+        out.size = in.size;
+        return code(gp::kSuccess);
+    }
+};
+
 // Waits params[0].a milliseconds, or until the operation is cancelled.
 class SleepSession : public TaSession {
 public:
@@ -164,6 +195,8 @@ std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps() {
         std::make_unique<SimpleApp<PanicSession>>("f71671d9-735f-4dd7-82d2-6f108c84a7e5", "panic"));
     apps.push_back(std::make_unique<SimpleApp<WhoamiSession>>(
         "4839ae89-dd05-41d8-bd50-0e6109a44689", "whoami"));
+    apps.push_back(
+        std::make_unique<SimpleApp<CopySession>>("82110af0-5dff-4c5b-8e60-94810e550ce9", "copy"));
     return apps;
 }
 

@@ -16,6 +16,7 @@ namespace teed {
 namespace {
 
 constexpr const char* kEcho = "4cbe901c-6d6c-4b1d-8ecd-fa9216ce5fe6";
+constexpr const char* kCopy = "82110af0-5dff-4c5b-8e60-94810e550ce9";
 
 class RegisteredMemory : public testing::TestWithParam<bool> {
 protected:
@@ -90,6 +91,30 @@ TEST_P(RegisteredMemory, AllocatesDeviceMemoryAClientCanMap) {
     ASSERT_TRUE(reply.ok());
     EXPECT_EQ(reply->params[1].data, (std::vector<uint8_t>{'z', 'y', 'x'}));
     munmap(client_view, 4096);
+}
+
+// The copy TA, which the benchmarks use, with each kind of input memref a client can send.
+TEST_P(RegisteredMemory, CopyTaCopiesAWholeRegisteredInputIntoATemporaryOutput) {
+    uint32_t copy = gp_->open_session({.uuid = Uuid::parse(kCopy).value()}).value().session_id;
+    std::shared_ptr<GpSharedMemory> memory =
+        gp_->register_memory(memfd_, 4096, gp::kMemInput, GetParam()).value();
+    for (size_t i = 0; i < 4096; ++i) view_[i] = static_cast<uint8_t>(i * 7);
+    auto reply = gp_->invoke(copy, 0, 0, {partial(gp::kMemrefWhole, memory, 0, 0), GpParam::temp_output(4096)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->return_code, gp::kSuccess);
+    EXPECT_EQ(reply->params[1].data, std::vector<uint8_t>(view_, view_ + 4096));
+}
+
+TEST_P(RegisteredMemory, CopyTaCopiesATemporaryInputIntoAPartialOutput) {
+    uint32_t copy = gp_->open_session({.uuid = Uuid::parse(kCopy).value()}).value().session_id;
+    std::shared_ptr<GpSharedMemory> memory =
+        gp_->register_memory(memfd_, 4096, gp::kMemOutput, GetParam()).value();
+    auto reply = gp_->invoke(copy, 0, 0, {GpParam::temp_input({'c', 'o', 'p', 'y'}),
+                                          partial(gp::kMemrefPartialOutput, memory, 100, 8)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->return_code, gp::kSuccess);
+    EXPECT_EQ(reply->params[1].size, 4u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(view_) + 100, 4), "copy");
 }
 
 INSTANTIATE_TEST_SUITE_P(ZeroCopyAndCopying, RegisteredMemory, testing::Bool(),

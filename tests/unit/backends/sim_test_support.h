@@ -29,6 +29,7 @@ inline constexpr const char* kEcho = "4cbe901c-6d6c-4b1d-8ecd-fa9216ce5fe6";
 inline constexpr const char* kSleep = "ab86ff20-02df-4d53-acee-341029557c38";
 inline constexpr const char* kPanic = "f71671d9-735f-4dd7-82d2-6f108c84a7e5";
 inline constexpr const char* kWhoami = "4839ae89-dd05-41d8-bd50-0e6109a44689";
+inline constexpr const char* kCopy = "82110af0-5dff-4c5b-8e60-94810e550ce9";
 
 inline constexpr uint64_t kNone = TEE_IOCTL_PARAM_ATTR_TYPE_NONE;
 inline constexpr uint64_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;

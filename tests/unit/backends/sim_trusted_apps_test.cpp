@@ -148,6 +148,79 @@ TEST_F(ATrustedApp, EchoRefusesOtherTypesAndCommands) {
     EXPECT_EQ(other.header().ret, gp::kErrorBadParameters);
 }
 
+TEST_F(ATrustedApp, CopyCopiesItsInputIntoItsOutput) {
+    MappedShm shm(*ctx_, 64);
+    std::memcpy(shm.data(), "0123456789", 10);
+    std::memset(shm.data() + 32, '.', 16);
+    uint32_t session = open_ok(*ctx_, kCopy);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = memref(kMemrefIn, shm, 0, 10);
+    invoke.param(1) = memref(kMemrefOut, shm, 32, 16);
+    ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kSuccess);
+    EXPECT_EQ(invoke.header().ret_origin, gp::kOriginTrustedApp);
+    EXPECT_EQ(invoke.param(1).b, 10u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(shm.data() + 32), 16), "0123456789......");
+}
+
+TEST_F(ATrustedApp, CopyTakesInoutMemrefsThatOverlap) {
+    MappedShm shm(*ctx_, 16);
+    std::memcpy(shm.data(), "abcdefgh", 8);
+    uint32_t session = open_ok(*ctx_, kCopy);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = memref(kMemrefInout, shm, 0, 6);
+    invoke.param(1) = memref(kMemrefInout, shm, 2, 6);
+    ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kSuccess);
+    EXPECT_EQ(invoke.param(1).b, 6u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(shm.data()), 8), "ababcdef");
+}
+
+TEST_F(ATrustedApp, CopyReportsTheSizeItNeedsOnAShortBuffer) {
+    MappedShm shm(*ctx_, 64);
+    std::memset(shm.data() + 32, '.', 8);
+    uint32_t session = open_ok(*ctx_, kCopy);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = memref(kMemrefIn, shm, 0, 10);
+    invoke.param(1) = memref(kMemrefOut, shm, 32, 9);
+    ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kErrorShortBuffer);
+    EXPECT_EQ(invoke.header().ret_origin, gp::kOriginTrustedApp);
+    EXPECT_EQ(invoke.param(1).b, 10u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(shm.data() + 32), 8), "........");
+}
+
+TEST_F(ATrustedApp, CopyOfANullMemrefIsEmpty) {
+    uint32_t session = open_ok(*ctx_, kCopy);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = {.attr = kMemrefIn, .a = 0, .b = 0, .c = TEE_MEMREF_NULL};
+    invoke.param(1) = {.attr = kMemrefOut, .a = 0, .b = 0, .c = TEE_MEMREF_NULL};
+    ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kSuccess);
+    EXPECT_EQ(invoke.param(1).b, 0u);
+}
+
+TEST_F(ATrustedApp, CopyRefusesOtherTypesAndCommands) {
+    MappedShm shm(*ctx_, 16);
+    uint32_t session = open_ok(*ctx_, kCopy);
+    auto outcome = [&](uint32_t command, std::vector<tee_ioctl_param> params) {
+        InvokeArg invoke = invoke_arg(session, command, static_cast<uint32_t>(params.size()));
+        for (size_t i = 0; i < params.size(); ++i) invoke.param(i) = params[i];
+        EXPECT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+        return invoke.header().ret;
+    };
+    const tee_ioctl_param in = memref(kMemrefIn, shm, 0, 4);
+    const tee_ioctl_param out = memref(kMemrefOut, shm, 8, 4);
+    const tee_ioctl_param value = {.attr = kValueIn, .a = 1, .b = 0, .c = 0};
+    EXPECT_EQ(outcome(0, {in, out}), gp::kSuccess);
+    EXPECT_EQ(outcome(1, {in, out}), gp::kErrorBadParameters);
+    EXPECT_EQ(outcome(0, {out, out}), gp::kErrorBadParameters);
+    EXPECT_EQ(outcome(0, {in, in}), gp::kErrorBadParameters);
+    EXPECT_EQ(outcome(0, {value, out}), gp::kErrorBadParameters);
+    EXPECT_EQ(outcome(0, {in}), gp::kErrorBadParameters);
+    EXPECT_EQ(outcome(0, {in, out, value}), gp::kErrorBadParameters);
+}
+
 TEST_F(ATrustedApp, SleepReturnsWhenItsTimeIsUp) {
     uint32_t session = open_ok(*ctx_, kSleep);
     Outcome outcome = sleep_async(*ctx_, session, 1).get();
