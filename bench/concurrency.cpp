@@ -1,5 +1,5 @@
 // BM_Teed_Concurrent/P: P client processes, each with its own bus connection and hello_world
-// session, invoke as fast as they can for one round of a fixed length that starts for all of them
+// session, invoke as fast as they can (BM_Teed_ConcurrentChannel/P: over the session's channel) for one round of a fixed length that starts for all of them
 // at once. One iteration is one round; its time (manual time) is from the start until the last
 // call of the round returned. Counters, per round:
 //   calls_per_s   all calls of all clients / the round's time;
@@ -58,12 +58,14 @@ struct Round {
 
 // Connects, opens a session and makes one call, then reports ready (1) or not (0) on `ready_fd`.
 // Returns the session on success.
-std::optional<client::Session> prepare_client(std::optional<client::Client>& client, int ready_fd) {
+std::optional<client::Session> prepare_client(std::optional<client::Client>& client, int ready_fd,
+                                              bool channel) {
     std::optional<client::Session> session;
     try {
         client = client::Client::connect(bench::environment().address());
-        auto [opened, reply] = client->open_session(kHelloWorld);
-        if (opened && opened->invoke(0, {client::Param::value_inout(1)}).ok())
+        auto [opened, reply] = client->open_session(kHelloWorld, {.use_channel = channel});
+        if (opened && opened->using_channel() == channel &&
+            opened->invoke(0, {client::Param::value_inout(1)}).ok())
             session = std::move(opened);
     } catch (const std::exception&) {
         session.reset();
@@ -74,9 +76,9 @@ std::optional<client::Session> prepare_client(std::optional<client::Client>& cli
 }
 
 // One client process: prepare, wait at the barrier, invoke until the deadline.
-int run_client(RoundHeader& header, ClientReport& report, int ready_fd, int start_fd) {
+int run_client(RoundHeader& header, ClientReport& report, int ready_fd, int start_fd, bool channel) {
     std::optional<client::Client> client;
-    auto session = prepare_client(client, ready_fd);
+    auto session = prepare_client(client, ready_fd, channel);
     if (!session) return 1;
     uint8_t ignored = 0;
     if (::read(start_fd, &ignored, 1) != 0) return 1;  // the barrier opens as end of file
@@ -126,7 +128,7 @@ Round collect(const ClientReport* reports, int clients, int64_t start_ns) {
     return round;
 }
 
-Round run_round(int clients) {
+Round run_round(int clients, bool channel) {
     bench::SharedMapping shared(sizeof(RoundHeader) +
                                 sizeof(ClientReport) * static_cast<size_t>(clients));
     auto* header = static_cast<RoundHeader*>(shared.data());
@@ -139,7 +141,7 @@ Round run_round(int clients) {
         children.emplace_back([&, i] {
             start.write.reset();  // else this child would hold the barrier shut itself
             ready.read.reset();
-            return run_client(*header, reports[i], ready.write.get(), start.read.get());
+            return run_client(*header, reports[i], ready.write.get(), start.read.get(), channel);
         });
     }
     ready.write.reset();
@@ -164,7 +166,7 @@ double percentile_us(std::vector<uint32_t>& samples, double fraction) {
     return *nth / 1e3;
 }
 
-void BM_Teed_Concurrent(benchmark::State& state) {
+void run_concurrent(benchmark::State& state, bool channel) {
     // Children use the client library after fork(), which is safe only without other threads.
     if (bench::thread_count() != 1) {
         state.SkipWithError("cannot fork safely: the process has other threads");
@@ -172,7 +174,7 @@ void BM_Teed_Concurrent(benchmark::State& state) {
     }
     const auto clients = static_cast<int>(state.range(0));
     for (auto _ : state) {
-        Round round = run_round(clients);
+        Round round = run_round(clients, channel);
         if (!round.error.empty() || round.calls == 0) {
             state.SkipWithError(round.error.empty() ? "no call completed" : round.error.c_str());
             break;
@@ -188,6 +190,11 @@ void BM_Teed_Concurrent(benchmark::State& state) {
 
 // Argument: client processes. teed's defaults (daemon/limits.h) allow 1024 clients; with one
 // call in flight each, 64 clients stay far below max_concurrent_calls_per_client.
+void BM_Teed_Concurrent(benchmark::State& state) { run_concurrent(state, /*channel=*/false); }
+// The same over each session's channel (the fast path).
+void BM_Teed_ConcurrentChannel(benchmark::State& state) { run_concurrent(state, /*channel=*/true); }
+
 BENCHMARK(BM_Teed_Concurrent)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Iterations(1)->UseManualTime();
+BENCHMARK(BM_Teed_ConcurrentChannel)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Iterations(1)->UseManualTime();
 
 }  // namespace

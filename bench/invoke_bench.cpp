@@ -5,6 +5,8 @@
 //                               travel inside the D-Bus messages;
 //   BM_Teed_RegisteredShm/N     the copy TA with both memrefs in registered memfds (MEMREF_WHOLE);
 //   BM_Teed_AllocatedShm/N      the same in device memory teed allocated;
+//   BM_Teed_Channel/N           hello_world (N = 1) or the copy TA's temporary memrefs over the
+//                               session's channel (the fast path) instead of D-Bus;
 //   BM_Direct_SimulatedDevice/N the same calls as Invoke/TempMemref made on the simulated device in
 //                               this process: no bus, no daemon.
 // Every memref benchmark counts N bytes in + N bytes out per call. scripts/bench turns the
@@ -111,9 +113,34 @@ void BM_Teed_AllocatedShm(benchmark::State& state) {
     shared_memory_copy(state, /*allocate=*/true);
 }
 
-// The per-session socket fast path goes here as BM_Teed_Channel/N, with the arguments of
-// BM_Floor_SocketPingPong (1 for a hello_world call, else the bytes of an in + out memref), so
-// that summarize.py can report it against that floor (the target is ≤ 2×).
+// The per-session fast path (Session::use_channel()): argument 1 is a hello_world call, any other
+// the bytes of the copy TA's temporary memrefs in and out, as for BM_Floor_SocketPingPong, the
+// floor it is reported against.
+void BM_Teed_Channel(benchmark::State& state) {
+    auto client = client::Client::connect(bench::environment().address());
+    const auto size = static_cast<uint64_t>(state.range(0));
+    const bool hello = size == 1;
+    auto [session, opened] = client.open_session(hello ? kHelloWorld : kCopy, {.use_channel = true});
+    if (!session || !session->using_channel()) {
+        state.SkipWithError("cannot open a session with a channel");
+        return;
+    }
+    const std::vector<uint8_t> input(hello ? 0 : size, 'x');
+    const std::vector<client::Param> params =
+        hello ? std::vector<client::Param>{client::Param::value_inout(42)}
+              : std::vector<client::Param>{client::Param::temp_in(input), client::Param::temp_out(size)};
+    client::Reply reply;
+    for (auto _ : state) {
+        reply = session->invoke(0, params);
+        if (!reply.ok()) {
+            state.SkipWithError("invoke failed");
+            break;
+        }
+    }
+    if (!hello && (reply.params.size() < 2 || reply.params[1].data != input))
+        state.SkipWithError("the copy differs");
+    if (!hello) count_bytes(state);
+}
 
 void BM_Direct_SimulatedDevice(benchmark::State& state) {
     auto node = make_simulated_node({});
@@ -147,6 +174,14 @@ BENCHMARK(BM_Teed_RegisteredShm)
     ->Arg(16 << 20)
     ->UseRealTime();
 BENCHMARK(BM_Teed_AllocatedShm)
+    ->Arg(4 << 10)
+    ->Arg(64 << 10)
+    ->Arg(1 << 20)
+    ->Arg(16 << 20)
+    ->UseRealTime();
+// Argument: 1 for hello_world, else as for BM_Teed_TempMemref.
+BENCHMARK(BM_Teed_Channel)
+    ->Arg(1)
     ->Arg(4 << 10)
     ->Arg(64 << 10)
     ->Arg(1 << 20)

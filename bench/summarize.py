@@ -42,11 +42,15 @@ class Summary:
     def __init__(self, runs, rates, counters):
         self.runs, self.rates, self.counters = runs, rates, counters
         self.median = {name: statistics.median(times) for name, times in runs.items()}
-        self.concurrent = {}  # clients -> {counter: median over repetitions}
+        # transport -> clients -> {counter: median over repetitions}
+        self.concurrent_by = {"D-Bus": {}, "channel": {}}
         for name, values in counters.items():
-            m = re.match(r"BM_Teed_Concurrent/(\d+)/", name)
+            m = re.match(r"BM_Teed_Concurrent(Channel)?/(\d+)/", name)
             if m:
-                self.concurrent[int(m.group(1))] = {k: statistics.median(v) for k, v in values.items()}
+                transport = "channel" if m.group(1) else "D-Bus"
+                self.concurrent_by[transport][int(m.group(2))] = {
+                    k: statistics.median(v) for k, v in values.items()}
+        self.concurrent = self.concurrent_by["D-Bus"]
 
     def time(self, benchmark, arg):
         return self.median.get(f"{benchmark}/{arg}/real_time")
@@ -86,20 +90,23 @@ class Summary:
             print(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
 
     def print_concurrency(self):
-        if not self.concurrent:
+        if not any(self.concurrent_by.values()):
             return
         print()
         print("Concurrent null invokes (hello_world), one process, connection and session per client; "
               "medians over the repetitions.")
         print()
-        print("| clients | calls/s (all clients) | spread | p50 latency | p99 latency |")
-        print("|---:|---:|---|---:|---:|")
-        for clients in sorted(self.concurrent):
-            c = self.concurrent[clients]
-            name = next(n for n in self.counters if n.startswith(f"BM_Teed_Concurrent/{clients}/"))
-            spread = self.counters[name]["calls_per_s"]
-            print(f"| {clients} | {c['calls_per_s']:,.0f} | {min(spread):,.0f}–{max(spread):,.0f} "
-                  f"({len(spread)} runs) | {fmt_us(c['p50_us'])} | {fmt_us(c['p99_us'])} |")
+        print("| transport | clients | calls/s (all clients) | spread | p50 latency | p99 latency |")
+        print("|---|---:|---:|---|---:|---:|")
+        for transport, prefix in (("D-Bus", "BM_Teed_Concurrent"), ("channel", "BM_Teed_ConcurrentChannel")):
+            results = self.concurrent_by[transport]
+            for clients in sorted(results):
+                c = results[clients]
+                name = next(n for n in self.counters if n.startswith(f"{prefix}/{clients}/"))
+                spread = self.counters[name]["calls_per_s"]
+                print(f"| {transport} | {clients} | {c['calls_per_s']:,.0f} | "
+                      f"{min(spread):,.0f}–{max(spread):,.0f} ({len(spread)} runs) | "
+                      f"{fmt_us(c['p50_us'])} | {fmt_us(c['p99_us'])} |")
 
     def print_ratios(self):
         print()
@@ -122,7 +129,8 @@ class Summary:
             over(hello, self.time("BM_Floor_SocketPingPong", 1)))
         for arg, label in [(1, "1 byte")] + SIZES:
             row(f"teed channel / socket ping-pong, {label}",
-                over(self.time("BM_Teed_Channel", arg), self.time("BM_Floor_SocketPingPong", arg)), "≤ 2")
+                over(self.time("BM_Teed_Channel", arg), self.time("BM_Floor_SocketPingPong", arg)),
+                "≤ 2" if arg == 1 else "")
         big = 16777216
         for benchmark, label in [("BM_Teed_RegisteredShm", "registered"), ("BM_Teed_AllocatedShm", "allocated")]:
             row(f"{label} shm bandwidth / memcpy bandwidth, 16 MiB",
@@ -131,10 +139,12 @@ class Summary:
         temp = self.mbps("BM_Teed_TempMemref", 1048576)
         if temp is not None:
             print(f"| temporary memref MB/s (in + out), 1 MiB | {temp:,.0f} | ≥ 500 |")
-        one, many = self.concurrent.get(1), self.concurrent.get(64)
-        if one and many:
-            row("64 clients p99 / 1 client p50", over(many["p99_us"], one["p50_us"]), "≤ 10")
-            row("throughput, 64 clients / 1 client", over(many["calls_per_s"], one["calls_per_s"]))
+        for transport, results in self.concurrent_by.items():
+            one, many = results.get(1), results.get(64)
+            if one and many:
+                row(f"64 clients p99 / 1 client p50, {transport}", over(many["p99_us"], one["p50_us"]), "≤ 10")
+                row(f"throughput, 64 clients / 1 client, {transport}",
+                    over(many["calls_per_s"], one["calls_per_s"]))
         row("teed invoke / direct call on the simulated device, hello_world",
             over(hello, self.time("BM_Direct_SimulatedDevice", 0)))
 
