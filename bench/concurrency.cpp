@@ -1,6 +1,10 @@
 // BM_Teed_Concurrent/P: P client processes, each with its own bus connection and hello_world
-// session, invoke as fast as they can (BM_Teed_ConcurrentChannel/P: over the session's channel) for one round of a fixed length that starts for all of them
-// at once. One iteration is one round; its time (manual time) is from the start until the last
+// session, invoke as fast as they can for one round of a fixed length that starts for all of them
+// at once. BM_Teed_ConcurrentChannel/P does the same over each session's channel.
+// BM_Teed_ConcurrentPaced/P and BM_Teed_ConcurrentPacedChannel/P have each client call at a
+// steady 100 calls/s from a random phase instead: P clients at once, without saturating teed, so
+// their latency shows what concurrency costs rather than the queue a saturated server builds.
+// One iteration is one round; its time (manual time) is from the start until the last
 // call of the round returned. Counters, per round:
 //   calls_per_s   all calls of all clients / the round's time;
 //   p50_us/p99_us per-call latency, nearest rank over the calls of every client pooled;
@@ -9,6 +13,7 @@
 // process: threads of one process would share its allocator and scheduler slice.
 
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +38,7 @@ using namespace std::chrono_literals;
 
 constexpr const char* kHelloWorld = "8aaaf200-2450-11e4-abe2-0002a5d5c51b";
 constexpr int64_t kRoundNs = 1'000'000'000;
+constexpr int64_t kPacedPeriodNs = 10'000'000;  // 100 calls/s per paced client
 // Latency samples kept per client and round; calls beyond it are counted, not sampled. A round of
 // 1 s cannot fill it at the tens of microseconds a call takes at best.
 constexpr size_t kMaxSamples = 1 << 16;
@@ -49,6 +55,11 @@ struct ClientReport {
     uint32_t latency_ns[kMaxSamples];
 };
 
+struct Mode {
+    bool channel = false;    // invoke over the session's channel instead of D-Bus
+    int64_t period_ns = 0;   // 0: back to back; else one call per period
+};
+
 struct Round {
     std::string error;
     double seconds = 0;
@@ -59,12 +70,12 @@ struct Round {
 // Connects, opens a session and makes one call, then reports ready (1) or not (0) on `ready_fd`.
 // Returns the session on success.
 std::optional<client::Session> prepare_client(std::optional<client::Client>& client, int ready_fd,
-                                              bool channel) {
+                                              const Mode& mode) {
     std::optional<client::Session> session;
     try {
         client = client::Client::connect(bench::environment().address());
-        auto [opened, reply] = client->open_session(kHelloWorld, {.use_channel = channel});
-        if (opened && opened->using_channel() == channel &&
+        auto [opened, reply] = client->open_session(kHelloWorld, {.use_channel = mode.channel});
+        if (opened && opened->using_channel() == mode.channel &&
             opened->invoke(0, {client::Param::value_inout(1)}).ok())
             session = std::move(opened);
     } catch (const std::exception&) {
@@ -75,10 +86,17 @@ std::optional<client::Session> prepare_client(std::optional<client::Client>& cli
     return session;
 }
 
+// Sleeps until the monotonic clock reads `ns`.
+void sleep_until_ns(int64_t ns) {
+    timespec at{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {}
+}
+
 // One client process: prepare, wait at the barrier, invoke until the deadline.
-int run_client(RoundHeader& header, ClientReport& report, int ready_fd, int start_fd, bool channel) {
+int run_client(RoundHeader& header, ClientReport& report, int ready_fd, int start_fd,
+               const Mode& mode, unsigned seed) {
     std::optional<client::Client> client;
-    auto session = prepare_client(client, ready_fd, channel);
+    auto session = prepare_client(client, ready_fd, mode);
     if (!session) return 1;
     uint8_t ignored = 0;
     if (::read(start_fd, &ignored, 1) != 0) return 1;  // the barrier opens as end of file
@@ -86,14 +104,18 @@ int run_client(RoundHeader& header, ClientReport& report, int ready_fd, int star
         std::atomic_ref<int64_t>(header.deadline_ns).load(std::memory_order_acquire);
     const std::vector<client::Param> params{client::Param::value_inout(42)};
     int64_t now = bench::monotonic_ns();
-    while (now < deadline) {
-        const int64_t before = now;
+    // Paced clients start at a random point of their period, so they do not call in step.
+    int64_t next = mode.period_ns ? now + static_cast<int64_t>(seed % mode.period_ns) : now;
+    while (next < deadline) {
+        if (mode.period_ns) sleep_until_ns(next);
+        const int64_t before = bench::monotonic_ns();
         if (!session->invoke(0, params).ok()) return 1;
         now = bench::monotonic_ns();
         if (report.calls < kMaxSamples)
             report.latency_ns[report.calls] =
                 static_cast<uint32_t>(std::min<int64_t>(now - before, UINT32_MAX));
         ++report.calls;
+        next = mode.period_ns ? next + mode.period_ns : now;
     }
     report.last_return_ns = now;
     return 0;
@@ -128,7 +150,7 @@ Round collect(const ClientReport* reports, int clients, int64_t start_ns) {
     return round;
 }
 
-Round run_round(int clients, bool channel) {
+Round run_round(int clients, const Mode& mode) {
     bench::SharedMapping shared(sizeof(RoundHeader) +
                                 sizeof(ClientReport) * static_cast<size_t>(clients));
     auto* header = static_cast<RoundHeader*>(shared.data());
@@ -141,7 +163,8 @@ Round run_round(int clients, bool channel) {
         children.emplace_back([&, i] {
             start.write.reset();  // else this child would hold the barrier shut itself
             ready.read.reset();
-            return run_client(*header, reports[i], ready.write.get(), start.read.get(), channel);
+            return run_client(*header, reports[i], ready.write.get(), start.read.get(), mode,
+                              static_cast<unsigned>(i) * 2654435761u);
         });
     }
     ready.write.reset();
@@ -166,7 +189,7 @@ double percentile_us(std::vector<uint32_t>& samples, double fraction) {
     return *nth / 1e3;
 }
 
-void run_concurrent(benchmark::State& state, bool channel) {
+void run_concurrent(benchmark::State& state, const Mode& mode) {
     // Children use the client library after fork(), which is safe only without other threads.
     if (bench::thread_count() != 1) {
         state.SkipWithError("cannot fork safely: the process has other threads");
@@ -174,7 +197,7 @@ void run_concurrent(benchmark::State& state, bool channel) {
     }
     const auto clients = static_cast<int>(state.range(0));
     for (auto _ : state) {
-        Round round = run_round(clients, channel);
+        Round round = run_round(clients, mode);
         if (!round.error.empty() || round.calls == 0) {
             state.SkipWithError(round.error.empty() ? "no call completed" : round.error.c_str());
             break;
@@ -190,11 +213,18 @@ void run_concurrent(benchmark::State& state, bool channel) {
 
 // Argument: client processes. teed's defaults (daemon/limits.h) allow 1024 clients; with one
 // call in flight each, 64 clients stay far below max_concurrent_calls_per_client.
-void BM_Teed_Concurrent(benchmark::State& state) { run_concurrent(state, /*channel=*/false); }
-// The same over each session's channel (the fast path).
-void BM_Teed_ConcurrentChannel(benchmark::State& state) { run_concurrent(state, /*channel=*/true); }
+void BM_Teed_Concurrent(benchmark::State& state) { run_concurrent(state, {}); }
+void BM_Teed_ConcurrentChannel(benchmark::State& state) { run_concurrent(state, {.channel = true}); }
+void BM_Teed_ConcurrentPaced(benchmark::State& state) {
+    run_concurrent(state, {.period_ns = kPacedPeriodNs});
+}
+void BM_Teed_ConcurrentPacedChannel(benchmark::State& state) {
+    run_concurrent(state, {.channel = true, .period_ns = kPacedPeriodNs});
+}
 
 BENCHMARK(BM_Teed_Concurrent)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Iterations(1)->UseManualTime();
 BENCHMARK(BM_Teed_ConcurrentChannel)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Iterations(1)->UseManualTime();
+BENCHMARK(BM_Teed_ConcurrentPaced)->Arg(1)->Arg(64)->Iterations(1)->UseManualTime();
+BENCHMARK(BM_Teed_ConcurrentPacedChannel)->Arg(1)->Arg(64)->Iterations(1)->UseManualTime();
 
 }  // namespace

@@ -11,6 +11,10 @@ from collections import defaultdict
 SIZES = [(4096, "4 KiB"), (65536, "64 KiB"), (1048576, "1 MiB"), (16777216, "16 MiB")]
 # Counters of BM_Teed_Concurrent that are not Google Benchmark's own fields.
 CONCURRENCY_COUNTERS = ("clients", "calls", "calls_per_s", "p50_us", "p99_us")
+# The concurrency benchmarks: back to back (saturating) or paced at 100 calls/s per client.
+CONCURRENCY_MODES = [("BM_Teed_Concurrent", "D-Bus"), ("BM_Teed_ConcurrentChannel", "channel"),
+                     ("BM_Teed_ConcurrentPaced", "D-Bus, paced"),
+                     ("BM_Teed_ConcurrentPacedChannel", "channel, paced")]
 
 
 def load(paths):
@@ -43,14 +47,13 @@ class Summary:
         self.runs, self.rates, self.counters = runs, rates, counters
         self.median = {name: statistics.median(times) for name, times in runs.items()}
         # transport -> clients -> {counter: median over repetitions}
-        self.concurrent_by = {"D-Bus": {}, "channel": {}}
+        self.concurrent_by = {mode: {} for _, mode in CONCURRENCY_MODES}
         for name, values in counters.items():
-            m = re.match(r"BM_Teed_Concurrent(Channel)?/(\d+)/", name)
-            if m:
-                transport = "channel" if m.group(1) else "D-Bus"
-                self.concurrent_by[transport][int(m.group(2))] = {
+            m = re.match(r"(BM_Teed_Concurrent\w*)/(\d+)/", name)
+            modes = dict(CONCURRENCY_MODES)
+            if m and m.group(1) in modes:
+                self.concurrent_by[modes[m.group(1)]][int(m.group(2))] = {
                     k: statistics.median(v) for k, v in values.items()}
-        self.concurrent = self.concurrent_by["D-Bus"]
 
     def time(self, benchmark, arg):
         return self.median.get(f"{benchmark}/{arg}/real_time")
@@ -96,9 +99,9 @@ class Summary:
         print("Concurrent null invokes (hello_world), one process, connection and session per client; "
               "medians over the repetitions.")
         print()
-        print("| transport | clients | calls/s (all clients) | spread | p50 latency | p99 latency |")
+        print("| mode | clients | calls/s (all clients) | spread | p50 latency | p99 latency |")
         print("|---|---:|---:|---|---:|---:|")
-        for transport, prefix in (("D-Bus", "BM_Teed_Concurrent"), ("channel", "BM_Teed_ConcurrentChannel")):
+        for prefix, transport in CONCURRENCY_MODES:
             results = self.concurrent_by[transport]
             for clients in sorted(results):
                 c = results[clients]
@@ -139,12 +142,17 @@ class Summary:
         temp = self.mbps("BM_Teed_TempMemref", 1048576)
         if temp is not None:
             print(f"| temporary memref MB/s (in + out), 1 MiB | {temp:,.0f} | ≥ 500 |")
-        for transport, results in self.concurrent_by.items():
-            one, many = results.get(1), results.get(64)
+        # The single-client p50 is always the back-to-back one of the same transport: an idle
+        # client's first call after a pause is slower, and would flatter the paced ratio.
+        for mode, results in self.concurrent_by.items():
+            baseline = self.concurrent_by["channel" if mode.startswith("channel") else "D-Bus"]
+            one, many = baseline.get(1), results.get(64)
             if one and many:
-                row(f"64 clients p99 / 1 client p50, {transport}", over(many["p99_us"], one["p50_us"]), "≤ 10")
-                row(f"throughput, 64 clients / 1 client, {transport}",
-                    over(many["calls_per_s"], one["calls_per_s"]))
+                row(f"64 clients p99 / 1 client p50 (back to back), {mode}",
+                    over(many["p99_us"], one["p50_us"]), "≤ 10")
+            if results.get(1) and many and "paced" not in mode:
+                row(f"throughput, 64 clients / 1 client, {mode}",
+                    over(many["calls_per_s"], results[1]["calls_per_s"]))
         row("teed invoke / direct call on the simulated device, hello_world",
             over(hello, self.time("BM_Direct_SimulatedDevice", 0)))
 
