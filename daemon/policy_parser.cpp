@@ -228,6 +228,10 @@ PolicyFileResult FileParser::parse() && {
         result_.rules.push_back(std::move(*rule));
     }
     if (!result_.errors.empty()) result_.rules.clear();
+    // Keys are checked before values, so problems are found out of order: report them by line.
+    auto by_line = [](const PolicyProblem& a, const PolicyProblem& b) { return a.line < b.line; };
+    std::stable_sort(result_.errors.begin(), result_.errors.end(), by_line);
+    std::stable_sort(result_.warnings.begin(), result_.warnings.end(), by_line);
     return std::move(result_);
 }
 

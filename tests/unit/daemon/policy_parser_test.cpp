@@ -70,7 +70,7 @@ const BadFile kBadFiles[] = {
      "unknown key 'vm' in rule 'x': deny"},
     {"an unknown session key", with_rule("{\"name\": \"x\", \"allow\": {\"sessions\": {\n\"ta\": [\"*\"]}}}"),
      5, "unknown key 'ta'"},
-    {"a TA that is not a UUID", with_rule("{\"name\": \"x\", \"allow\": {\"sessions\": {\"tas\": [\n\"*\", \n\"8aaaf200\"]}}}"),
+    {"a TA that is not a UUID", with_rule("{\"name\": \"x\", \"allow\": {\"sessions\": {\"tas\": [\n\"8aaaf200-2450-11e4-abe2-0002a5d5c51b\",\n\"8aaaf200\"]}}}"),
      6, "'8aaaf200' is not a TA UUID"},
     {"a star with names", with_rule("{\"name\": \"x\", \"allow\": {\"sessions\": {\"tas\": [\"*\",\n\"8aaaf200-2450-11e4-abe2-0002a5d5c51b\"]}}}"),
      4, "'*' already means all TAs"},
@@ -113,7 +113,11 @@ TEST(APolicyFile, IsRejectedWithItsFileLineAndReason) {
 TEST(APolicyFile, ReportsEveryErrorNotOnlyTheFirst) {
     auto r = parse(with_rule("{\"name\": \"x\", \"allow\": {\"sessions\": {\"logins\": [\"root\"]}},\n"
                              "\"limits\": {\"max_clients\": 1}},\n{\"name\": \"y\"}"));
-    EXPECT_EQ(r.errors.size(), 3u);
+    ASSERT_EQ(r.errors.size(), 3u);
+    // Keys are checked before values, yet the report reads from top to bottom.
+    EXPECT_EQ(r.errors[0].line, 4);
+    EXPECT_EQ(r.errors[1].line, 5);
+    EXPECT_EQ(r.errors[2].line, 6);
 }
 
 TEST(APolicyFile, KeepsTheGoodRulesOfAFileWithoutErrors) {
