@@ -80,7 +80,7 @@ Result<void> apply_config_file(const std::string& path, bool must_exist, Config&
     return apply_config_json(text.str(), path, config);
 }
 
-enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers };
+enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers, kCheckPolicy };
 
 }  // namespace
 
@@ -101,6 +101,7 @@ Result<void> apply_config_json(const std::string& text, const std::string& origi
 
 const char* usage_text() {
     return "Usage: teed [OPTION]...\n"
+           "       teed --check-policy [PATH]...\n"
            "The TEE daemon: publishes the kernel's TEE devices as D-Bus objects (org.teed.Teed1).\n\n"
            "  --simulate[=N]        publish N simulated OP-TEE devices (default 1)\n"
            "  --no-hardware         do not look for /dev/tee* devices\n"
@@ -108,6 +109,10 @@ const char* usage_text() {
            "  --config=FILE         configuration file (default /etc/teed/teed.conf)\n"
            "  --workers=N           threads that run TEE calls (default 16)\n"
            "  --log-level=LEVEL     error, warning, notice, info or debug\n"
+           "  --check-policy [PATH]...\n"
+           "                        validate policy files (files or directories; default the\n"
+           "                        installed policy.d directories), print each problem as\n"
+           "                        FILE:LINE: REASON and exit 0 if valid, 1 if not\n"
            "  --version             print the version and exit\n"
            "  --help                print this help and exit\n";
 }
@@ -120,6 +125,7 @@ Result<CommandLine> load_config(int argc, char** argv) {
         {"config", required_argument, nullptr, kConfig},
         {"log-level", required_argument, nullptr, kLogLevel},
         {"workers", required_argument, nullptr, kWorkers},
+        {"check-policy", no_argument, nullptr, kCheckPolicy},
         {"version", no_argument, nullptr, 'V'},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -146,6 +152,7 @@ Result<CommandLine> load_config(int argc, char** argv) {
         switch (c) {
             case 'h': line.action = CommandLineAction::ShowHelp; break;
             case 'V': line.action = CommandLineAction::ShowVersion; break;
+            case kCheckPolicy: line.action = CommandLineAction::CheckPolicy; break;
             case kSimulate:
                 config.simulate = optarg ? static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--simulate", 64))) : 1;
                 break;
@@ -163,6 +170,10 @@ Result<CommandLine> load_config(int argc, char** argv) {
                 break;
             default: break;
         }
+    }
+    if (line.action == CommandLineAction::CheckPolicy) {
+        line.policy_paths.assign(argv + optind, argv + argc);
+        return line;
     }
     if (optind < argc)
         return Error(ErrorKind::InvalidArgument) << "unexpected argument '" << argv[optind] << "'";

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "common/result.h"
@@ -35,11 +36,13 @@ struct Config {
     Limits limits;
 };
 
-enum class CommandLineAction { Run, ShowHelp, ShowVersion };
+enum class CommandLineAction { Run, ShowHelp, ShowVersion, CheckPolicy };
 
 struct CommandLine {
     CommandLineAction action = CommandLineAction::Run;
     Config config;
+    // --check-policy: the files and directories to validate; empty means teed's own directories.
+    std::vector<std::string> policy_paths;
 };
 
 // Reads the command line, and the configuration file it names (or the default one, if present).

@@ -19,6 +19,7 @@
 #include "daemon/device_registry.h"
 #include "daemon/event_loop.h"
 #include "daemon/manager.h"
+#include "daemon/policy_loader.h"
 #include "daemon/worker_pool.h"
 #include "dbus/bus_connection.h"
 #include "dbus/service.h"
@@ -59,13 +60,47 @@ Result<void> add_devices(const Config& config, DeviceRegistry& devices) {
     return {};
 }
 
+void log_policy_report(const PolicyLoadReport& report) {
+    for (const auto& w : report.warnings) log_warning("policy: " + w.to_string());
+    for (const auto& e : report.errors) log_error("policy: " + e.to_string());
+    if (report.ok())
+        log_info("policy loaded", {{"TEED_POLICY_FILES", std::to_string(report.files.size())},
+                                   {"TEED_POLICY_RULES", std::to_string(report.rules)}});
+    else
+        log_error("policy rejected; the previous policy stays in force");
+}
+
+// teed --check-policy: the daemon's own loader, offline. Exit 0 when valid, 1 when not.
+int check_policy(std::vector<std::string> paths) {
+    bool named = !paths.empty();
+    if (!named) paths = default_policy_directories();
+    LoadedPolicy loaded = load_policy(paths, named ? MissingPath::IsError : MissingPath::Ignore);
+    const PolicyLoadReport& report = loaded.report;
+    for (const auto& e : report.errors) fprintf(stderr, "%s\n", e.to_string().c_str());
+    for (const auto& w : report.warnings) fprintf(stderr, "%s (warning)\n", w.to_string().c_str());
+    if (!report.ok()) {
+        printf("policy not valid: %zu error(s), %zu warning(s)\n", report.errors.size(),
+               report.warnings.size());
+        return 1;
+    }
+    printf("policy valid: %zu file(s), %zu rule(s), %zu warning(s)\n", report.files.size(),
+           report.rules, report.warnings.size());
+    return 0;
+}
+
 Result<int> run(const Config& config) {
     auto started = std::chrono::steady_clock::now();
     auto loop = TEED_TRY(EventLoop::create());
     // Signals first: threads created later inherit the blocked mask.
     TEED_TRY(loop->on_signal(SIGTERM, [&loop] { loop->exit(EXIT_SUCCESS); }));
     TEED_TRY(loop->on_signal(SIGINT, [&loop] { loop->exit(EXIT_SUCCESS); }));
-    TEED_TRY(loop->on_signal(SIGHUP, [] { log_info("SIGHUP received: nothing to reload"); }));
+    // Loaded and validated only: decisions are not enforced yet (docs/policy.md).
+    PolicyStore policy(default_policy_directories());
+    log_policy_report(policy.reload());
+    TEED_TRY(loop->on_signal(SIGHUP, [&policy] {
+        log_info("SIGHUP received: reloading the policy");
+        log_policy_report(policy.reload());
+    }));
     signal(SIGPIPE, SIG_IGN);
 
     DeviceRegistry devices;
@@ -115,6 +150,7 @@ int main(int argc, char** argv) {
         printf("teed %s\n", TEED_VERSION);
         return 0;
     }
+    if (line->action == CommandLineAction::CheckPolicy) return check_policy(line->policy_paths);
     set_log_level(line->config.log_level);
     auto code = run(line->config);
     if (!code.ok()) {

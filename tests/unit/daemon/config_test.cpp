@@ -62,6 +62,18 @@ TEST(AConfiguration, RejectsUnknownKeysWrongTypesAndBrokenJsonNamingTheFile) {
     }
 }
 
+TEST(AConfiguration, TakesThePathsAfterCheckPolicy) {
+    auto line = parse({"--check-policy", "/etc/teed/policy.d", "extra.json"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_EQ(line->action, CommandLineAction::CheckPolicy);
+    EXPECT_EQ(line->policy_paths, (std::vector<std::string>{"/etc/teed/policy.d", "extra.json"}));
+    line = parse({"--check-policy"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_TRUE(line->policy_paths.empty()) << "none: teed's own directories";
+    // Without --check-policy a path is still an unexpected argument.
+    EXPECT_FALSE(parse({"/etc/teed/policy.d"}).ok());
+}
+
 TEST(AConfiguration, LetsTheCommandLineWinOverTheFile) {
     std::string path = testing::TempDir() + "teed-config-test.conf";
     std::ofstream(path) << R"({"simulate": 3, "workers": 5})";
