@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -155,24 +154,7 @@ protected:
 
     client::Client connect() { return client::Client::connect(bus_->address()); }
 
-    std::map<std::string, uint64_t> statistics() {
-        std::map<std::string, uint64_t> stats;
-        auto r = busctl(*bus_, std::nullopt,
-                        {"call", "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
-                         "GetStatistics"});
-        EXPECT_EQ(r.exit_code(), 0) << r.describe();
-        std::istringstream in(r.out);  // a{st} N "key" value ...
-        std::string signature;
-        size_t count = 0;
-        in >> signature >> count;
-        for (size_t i = 0; i < count; ++i) {
-            std::string key;
-            uint64_t value = 0;
-            in >> key >> value;
-            stats[key.substr(1, key.size() - 2)] = value;
-        }
-        return stats;
-    }
+    std::map<std::string, uint64_t> statistics() { return teed_statistics(*bus_); }
 
     // Polls until `key` reads `value`; the last reading otherwise.
     uint64_t wait_for_statistic(const std::string& key, uint64_t value, std::chrono::seconds timeout = 20s) {

@@ -455,6 +455,26 @@ ProcessResult busctl(const TestBus& bus, std::optional<Identity> as,
     return run(argv, std::move(as));
 }
 
+std::map<std::string, uint64_t> teed_statistics(const TestBus& bus) {
+    auto r = busctl(bus, std::nullopt,
+                    {"call", "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+                     "GetStatistics"});
+    EXPECT_EQ(r.exit_code(), 0) << r.describe();
+    // busctl prints: a{st} N "key" value "key" value ...
+    std::map<std::string, uint64_t> stats;
+    std::istringstream in(r.out);
+    std::string signature;
+    size_t count = 0;
+    in >> signature >> count;
+    for (size_t i = 0; i < count; ++i) {
+        std::string key;
+        uint64_t value = 0;
+        in >> key >> value;
+        stats[key.substr(1, key.size() - 2)] = value;
+    }
+    return stats;
+}
+
 ProcessResult teectl(const TestBus& bus, std::optional<Identity> as,
                      const std::vector<std::string>& args) {
     std::vector<std::string> argv{require_tool_path(TEECTL_BINARY, "teectl"), "--bus-address",

@@ -234,6 +234,8 @@ ProcessResult dbus_send(const TestBus& bus, std::optional<Identity> as,
 // busctl --address=<bus> ARGS..., as `as`.
 ProcessResult busctl(const TestBus& bus, std::optional<Identity> as,
                      const std::vector<std::string>& args);
+// Manager.GetStatistics as root (teed's own counters); a test failure if the call fails.
+std::map<std::string, uint64_t> teed_statistics(const TestBus& bus);
 // The built teectl with --bus-address=<bus> ARGS..., as `as`.
 ProcessResult teectl(const TestBus& bus, std::optional<Identity> as,
                      const std::vector<std::string>& args);

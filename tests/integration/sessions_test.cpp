@@ -122,25 +122,7 @@ protected:
 
     client::Client connect() { return client::Client::connect(bus_->address()); }
 
-    std::map<std::string, uint64_t> statistics() {
-        std::map<std::string, uint64_t> stats;
-        auto r = busctl(*bus_, std::nullopt,
-                        {"call", "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
-                         "GetStatistics"});
-        EXPECT_EQ(r.exit_code(), 0) << r.describe();
-        // busctl prints: a{st} N "key" value "key" value ...
-        std::istringstream in(r.out);
-        std::string sig;
-        size_t count = 0;
-        in >> sig >> count;
-        for (size_t i = 0; i < count; ++i) {
-            std::string key;
-            uint64_t value = 0;
-            in >> key >> value;
-            stats[key.substr(1, key.size() - 2)] = value;
-        }
-        return stats;
-    }
+    std::map<std::string, uint64_t> statistics() { return teed_statistics(*bus_); }
     // Polls teed's own counters until every session (and, once no client is connected, every
     // device context: a connected client keeps its context, as an open /dev/tee0 fd would) is gone.
     void expect_no_sessions_left(bool clients_connected = false) {

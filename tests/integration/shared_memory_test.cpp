@@ -316,13 +316,12 @@ TEST_F(SharedMemory, IsFreedWhenItsClientLeaves) {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     for (;;) {
-        auto r = busctl(bus_, std::nullopt,
-                        {"call", "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager", "GetStatistics"});
-        ASSERT_EQ(r.exit_code(), 0) << r.describe();
-        if (r.out.find("\"shared_memory\" 0") != std::string::npos &&
-            r.out.find("\"device_contexts\" 0") != std::string::npos)
-            break;
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << r.out;
+        auto stats = teed_statistics(bus_);
+        ASSERT_TRUE(stats.count("shared_memory") && stats.count("device_contexts"));
+        if (stats["shared_memory"] == 0 && stats["device_contexts"] == 0) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "shared_memory " << stats["shared_memory"] << ", device_contexts "
+            << stats["device_contexts"];
     }
 }
 
