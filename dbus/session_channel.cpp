@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <deque>
 #include <vector>
 
@@ -26,9 +27,11 @@ namespace {
 constexpr int kFramesPerWakeup = 16;
 constexpr size_t kReadChunk = 256 * 1024;
 
-channel::FrameParam to_frame(const GpParam& p) {
-    return {.type = p.type, .a = p.a, .b = p.b, .data = p.data,
-            .shm = p.shm == "/" ? std::string() : p.shm, .offset = p.offset, .size = p.size};
+// Takes the reply's parameter apart: its output bytes move into the frame, uncopied.
+channel::FrameParam to_frame(GpParam&& p) {
+    return {.type = p.type, .a = p.a, .b = p.b, .data = std::move(p.data),
+            .shm = p.shm == "/" ? std::string() : std::move(p.shm), .offset = p.offset,
+            .size = p.size};
 }
 
 Result<GpParam> from_frame(channel::FrameParam p, size_t index) {
@@ -151,15 +154,16 @@ private:
                         [weak = weak_from_this(), tag = frame.tag](Result<GpReply> result) {
                             auto self = weak.lock();
                             if (!self || self->closed_) return;
-                            self->reply(reply_frame(tag, result));
+                            self->reply(reply_frame(tag, std::move(result)));
                         });
     }
 
-    static channel::Frame reply_frame(uint64_t tag, const Result<GpReply>& result) {
+    static channel::Frame reply_frame(uint64_t tag, Result<GpReply> result) {
         if (!result.ok()) return error_frame(tag, result.error());
-        channel::InvokeReply reply{.return_origin = result.value().return_origin,
-                                   .return_code = result.value().return_code};
-        for (const auto& p : result.value().params) reply.params.push_back(to_frame(p));
+        GpReply& gp = result.value();
+        channel::InvokeReply reply{.return_origin = gp.return_origin, .return_code = gp.return_code};
+        reply.params.reserve(gp.params.size());
+        for (auto& p : gp.params) reply.params.push_back(to_frame(std::move(p)));
         return {.tag = tag, .body = std::move(reply)};
     }
 
