@@ -5,7 +5,10 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
+
+#include <benchmark/benchmark.h>
 
 namespace teed::bench {
 
@@ -33,6 +36,13 @@ BenchEnvironment& environment();
 // A benchmark program's main(): parses Google Benchmark's options, starts the environment, runs
 // every registered benchmark and stops the environment. Returns the exit code.
 int run_benchmarks(int argc, char** argv, const char* program);
+
+// The memref sizes every bandwidth benchmark runs at (4 KiB, 64 KiB, 1 MiB, 16 MiB), after any
+// small-call arguments it adds itself: BENCHMARK(f)->Arg(0)->Apply(memref_sizes).
+inline void memref_sizes(benchmark::internal::Benchmark* b) {
+    for (int64_t size : {int64_t{4} << 10, int64_t{64} << 10, int64_t{1} << 20, int64_t{16} << 20})
+        b->Arg(size);
+}
 
 // The well-known name the floor server owns on the benchmark bus.
 inline constexpr const char* kFloorName = "org.teed.BenchFloor";

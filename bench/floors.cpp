@@ -164,19 +164,13 @@ void BM_Floor_Memcpy(benchmark::State& state) {
 // Argument: 0 for the hello_world shape (one value), else the bytes of an in + out memref.
 BENCHMARK(BM_Floor_DbusRoundTrip)
     ->Arg(0)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 // Argument: bytes each way; 1 is the small-call floor.
 BENCHMARK(BM_Floor_SocketPingPong)
     ->Arg(1)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
-BENCHMARK(BM_Floor_Memcpy)->Arg(4 << 10)->Arg(64 << 10)->Arg(1 << 20)->Arg(16 << 20)->UseRealTime();
+BENCHMARK(BM_Floor_Memcpy)->Apply(bench::memref_sizes)->UseRealTime();
 
 }  // namespace

@@ -162,38 +162,23 @@ void BM_Direct_SimulatedDevice(benchmark::State& state) {
 BENCHMARK(BM_Teed_Invoke)->Arg(0)->UseRealTime();
 // Argument: the bytes of the input memref, and of the output memref.
 BENCHMARK(BM_Teed_TempMemref)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 BENCHMARK(BM_Teed_RegisteredShm)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 BENCHMARK(BM_Teed_AllocatedShm)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 // Argument: 1 for hello_world, else as for BM_Teed_TempMemref.
 BENCHMARK(BM_Teed_Channel)
     ->Arg(1)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 // Argument: 0 for hello_world, else as for BM_Teed_TempMemref.
 BENCHMARK(BM_Direct_SimulatedDevice)
     ->Arg(0)
-    ->Arg(4 << 10)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(16 << 20)
+    ->Apply(bench::memref_sizes)
     ->UseRealTime();
 
 }  // namespace
