@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,7 @@ std::string quoted(std::string_view value) {
     return out + "\"";
 }
 
-void send_to_journal(LogLevel level, std::string_view message,
-                     std::initializer_list<LogField> fields) {
+void send_to_journal(LogLevel level, std::string_view message, std::span<const LogField> fields) {
     std::vector<std::string> lines;
     lines.reserve(fields.size() + 3);
     lines.push_back("MESSAGE=" + std::string(message));
@@ -75,7 +75,7 @@ void set_log_to_journal(bool enabled) {
     g_journal = enabled && access("/run/systemd/journal/socket", W_OK) == 0;
 }
 
-void log_message(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+void log_message(LogLevel level, std::string_view message, std::span<const LogField> fields) {
     if (level > g_level.load()) return;
     if (g_journal) {
         send_to_journal(level, message, fields);

@@ -7,6 +7,7 @@
 // logs it once.
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,7 +24,13 @@ bool log_level_from_string(std::string_view text, LogLevel& ret_level);
 // Sends to the journal when stderr is not a terminal and the journal socket exists.
 void set_log_to_journal(bool enabled);
 
-void log_message(LogLevel level, std::string_view message, std::initializer_list<LogField> fields);
+// One code path for both: the list form is for call sites that name their fields, the span form
+// for entries whose set of fields is only known at run time (the audit trail).
+void log_message(LogLevel level, std::string_view message, std::span<const LogField> fields);
+inline void log_message(LogLevel level, std::string_view message,
+                        std::initializer_list<LogField> fields) {
+    log_message(level, message, std::span<const LogField>(fields.begin(), fields.size()));
+}
 
 inline void log_error(std::string_view m, std::initializer_list<LogField> f = {}) {
     log_message(LogLevel::Error, m, f);
