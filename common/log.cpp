@@ -77,6 +77,10 @@ void set_log_to_journal(bool enabled) {
 
 void log_message(LogLevel level, std::string_view message, std::span<const LogField> fields) {
     if (level > g_level.load()) return;
+    write_log_entry(level, message, fields);
+}
+
+void write_log_entry(LogLevel level, std::string_view message, std::span<const LogField> fields) {
     if (g_journal) {
         send_to_journal(level, message, fields);
         return;

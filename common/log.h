@@ -31,6 +31,9 @@ inline void log_message(LogLevel level, std::string_view message,
                         std::initializer_list<LogField> fields) {
     log_message(level, message, std::span<const LogField>(fields.begin(), fields.size()));
 }
+// Writes whatever the log level: for the audit trail, which --log-level must not silence (it has
+// its own rate limit).
+void write_log_entry(LogLevel level, std::string_view message, std::span<const LogField> fields);
 
 inline void log_error(std::string_view m, std::initializer_list<LogField> f = {}) {
     log_message(LogLevel::Error, m, f);

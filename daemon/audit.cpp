@@ -101,7 +101,8 @@ void send_to_log(int priority, const std::string& message, const Fields& fields)
     std::vector<LogField> log_fields;
     log_fields.reserve(fields.size());
     for (const auto& [key, value] : fields) log_fields.emplace_back(key, value);
-    log_message(static_cast<LogLevel>(priority), message, log_fields);
+    // Not log_message(): --log-level=warning must not silence the trail of sessions opened.
+    write_log_entry(static_cast<LogLevel>(priority), message, log_fields);
 }
 
 }  // namespace
