@@ -33,6 +33,23 @@ Result<void> read_unsigned(const Json::Value& root, const char* key, const std::
     return {};
 }
 
+Result<void> read_directories(const Json::Value& root, const std::string& key,
+                              const std::string& origin, std::vector<std::string>& ret_dirs) {
+    const Json::Value& v = root[key];
+    auto bad = [&] {
+        return Error(ErrorKind::InvalidArgument)
+               << origin << ": '" << key << "' must be a list of absolute directory paths";
+    };
+    if (!v.isArray()) return bad();
+    std::vector<std::string> dirs;
+    for (const Json::Value& entry : v) {
+        if (!entry.isString() || entry.asString().empty() || entry.asString()[0] != '/') return bad();
+        dirs.push_back(entry.asString());
+    }
+    ret_dirs = std::move(dirs);
+    return {};
+}
+
 Result<void> apply_key(const Json::Value& root, const std::string& key, const std::string& origin,
                        Config& config) {
     Limits& l = config.limits;
@@ -52,6 +69,13 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
     if (key == "max_shm_bytes") return read_unsigned(root, "max_shm_bytes", origin, l.max_shm_bytes);
     if (key == "max_shm_per_client")
         return read_unsigned(root, "max_shm_per_client", origin, l.max_shm_per_client);
+    if (key == "max_shm_bytes_per_client")
+        return read_unsigned(root, "max_shm_bytes_per_client", origin, l.max_shm_bytes_per_client);
+    if (key == "max_shm_bytes_total")
+        return read_unsigned(root, "max_shm_bytes_total", origin, l.max_shm_bytes_total);
+    if (key == "max_concurrent_calls_total")
+        return read_unsigned(root, "max_concurrent_calls_total", origin, l.max_concurrent_calls_total);
+    if (key == "policy_directories") return read_directories(root, key, origin, config.policy_directories);
     if (key == "max_channels_per_session")
         return read_unsigned(root, "max_channels_per_session", origin, l.max_channels_per_session);
     if (key == "hardware") {
@@ -80,7 +104,8 @@ Result<void> apply_config_file(const std::string& path, bool must_exist, Config&
     return apply_config_json(text.str(), path, config);
 }
 
-enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers, kCheckPolicy };
+enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers, kCheckPolicy,
+              kPolicyDir };
 
 }  // namespace
 
@@ -109,6 +134,8 @@ const char* usage_text() {
            "  --config=FILE         configuration file (default /etc/teed/teed.conf)\n"
            "  --workers=N           threads that run TEE calls (default 16)\n"
            "  --log-level=LEVEL     error, warning, notice, info or debug\n"
+           "  --policy-dir=DIR      read the policy from DIR instead of the installed policy.d\n"
+           "                        directories; repeat for more, later ones override earlier\n"
            "  --check-policy [PATH]...\n"
            "                        validate policy files (files or directories; default the\n"
            "                        installed policy.d directories), print each problem as\n"
@@ -126,6 +153,7 @@ Result<CommandLine> load_config(int argc, char** argv) {
         {"log-level", required_argument, nullptr, kLogLevel},
         {"workers", required_argument, nullptr, kWorkers},
         {"check-policy", no_argument, nullptr, kCheckPolicy},
+        {"policy-dir", required_argument, nullptr, kPolicyDir},
         {"version", no_argument, nullptr, 'V'},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -147,6 +175,7 @@ Result<CommandLine> load_config(int argc, char** argv) {
     TEED_TRY(apply_config_file(line.config.config_path, config_named, line.config));
 
     optind = 1;
+    bool policy_dirs_named = false;
     for (int c; (c = getopt_long(argc, argv, "hV", kOptions, nullptr)) != -1;) {
         Config& config = line.config;
         switch (c) {
@@ -157,6 +186,11 @@ Result<CommandLine> load_config(int argc, char** argv) {
                 config.simulate = optarg ? static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--simulate", 64))) : 1;
                 break;
             case kNoHardware: config.hardware = false; break;
+            case kPolicyDir:
+                if (!policy_dirs_named) config.policy_directories.clear();  // replaces the file's
+                policy_dirs_named = true;
+                config.policy_directories.push_back(optarg);
+                break;
             case kBusAddress: config.bus_address = optarg; break;
             case kWorkers:
                 config.workers = static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--workers", 1024)));

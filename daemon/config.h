@@ -21,8 +21,11 @@ struct Limits {
     uint32_t max_sessions_per_client = defaults::kMaxSessionsPerClient;
     uint32_t max_sessions_total = defaults::kMaxSessionsTotal;
     uint32_t max_concurrent_calls_per_client = defaults::kMaxConcurrentCallsPerClient;
+    uint32_t max_concurrent_calls_total = defaults::kMaxConcurrentCallsTotal;
     uint64_t max_shm_bytes = defaults::kMaxSharedMemoryBytes;
     uint32_t max_shm_per_client = defaults::kMaxSharedMemoryPerClient;
+    uint64_t max_shm_bytes_per_client = defaults::kMaxSharedMemoryBytesPerClient;
+    uint64_t max_shm_bytes_total = defaults::kMaxSharedMemoryBytesTotal;
     uint32_t max_channels_per_session = defaults::kMaxChannelsPerSession;
 };
 
@@ -34,6 +37,8 @@ struct Config {
     uint32_t workers = defaults::kWorkers;
     LogLevel log_level = LogLevel::Info;
     Limits limits;
+    // Where teed's policy files are (docs/policy.md); empty: the installed policy.d directories.
+    std::vector<std::string> policy_directories;
 };
 
 enum class CommandLineAction { Run, ShowHelp, ShowVersion, CheckPolicy };

@@ -12,9 +12,12 @@ inline constexpr uint32_t kMaxClients = 1024;               // connected D-Bus c
 inline constexpr uint32_t kMaxSessionsPerClient = 64;
 inline constexpr uint32_t kMaxSessionsTotal = 8192;
 inline constexpr uint32_t kMaxConcurrentCallsPerClient = 8;  // opens + invokes in flight
+inline constexpr uint32_t kMaxConcurrentCallsTotal = 1024;   // of all clients together
 inline constexpr uint32_t kWorkers = 16;
 inline constexpr uint64_t kMaxSharedMemoryBytes = 64u << 20;  // one shared-memory object
 inline constexpr uint32_t kMaxSharedMemoryPerClient = 64;     // objects per client
+inline constexpr uint64_t kMaxSharedMemoryBytesPerClient = 256u << 20;  // all of a client's objects
+inline constexpr uint64_t kMaxSharedMemoryBytesTotal = 1024u << 20;     // of all clients together
 inline constexpr uint32_t kMaxChannelsPerSession = 4;         // Session.OpenChannel sockets
 
 }  // namespace teed::defaults

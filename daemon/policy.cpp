@@ -104,7 +104,58 @@ bool SessionScope::covers(const SessionRequest& request) const {
 bool LimitOverrides::empty() const {
     return !max_memref_bytes && !max_call_memref_bytes && !max_sessions_per_client &&
            !max_concurrent_calls_per_client && !max_shm_bytes && !max_shm_per_client &&
-           !max_channels_per_session;
+           !max_shm_bytes_per_client && !max_channels_per_session;
+}
+
+namespace {
+
+template <typename T>
+void keep_lower(std::optional<T>& mine, const std::optional<T>& other) {
+    if (other && (!mine || *other < *mine)) mine = other;
+}
+
+template <typename T, typename U>
+void replace_if_set(const std::optional<T>& value, U& ret_limit) {
+    if (value) ret_limit = *value;
+}
+
+}  // namespace
+
+bool is_application_login(uint32_t login) {
+    return login == gp::kLoginApplication || login == gp::kLoginUserApplication ||
+           login == gp::kLoginGroupApplication;
+}
+
+void GlobalLimitOverrides::merge(const GlobalLimitOverrides& other) {
+    keep_lower(max_clients, other.max_clients);
+    keep_lower(max_sessions_total, other.max_sessions_total);
+    keep_lower(max_concurrent_calls_total, other.max_concurrent_calls_total);
+    keep_lower(max_shm_bytes_total, other.max_shm_bytes_total);
+}
+
+Limits Policy::global_limits(const Limits& configured) const {
+    Limits limits = configured;
+    replace_if_set(global_.max_clients, limits.max_clients);
+    replace_if_set(global_.max_sessions_total, limits.max_sessions_total);
+    replace_if_set(global_.max_concurrent_calls_total, limits.max_concurrent_calls_total);
+    replace_if_set(global_.max_shm_bytes_total, limits.max_shm_bytes_total);
+    return limits;
+}
+
+bool Policy::enables_application_logins() const {
+    for (const PolicyRule& rule : rules_) {
+        if (!rule.allow_sessions || !rule.allow_sessions->logins) continue;
+        const auto& logins = *rule.allow_sessions->logins;
+        if (std::any_of(logins.begin(), logins.end(), is_application_login)) return true;
+    }
+    return false;
+}
+
+std::vector<std::string> Policy::matching_rules(const PolicyClient& client) const {
+    std::vector<std::string> names;
+    for (const PolicyRule& rule : rules_)
+        if (rule.match.matches(client)) names.push_back(rule.name);
+    return names;
 }
 
 PolicyDecision Policy::decide_session(const PolicyClient& client, const SessionRequest& request,
@@ -132,12 +183,12 @@ PolicyDecision Policy::decide_session(const PolicyClient& client, const SessionR
 }
 
 Limits Policy::limits_for(const PolicyClient& client, const Limits& configured) const {
-    Limits limits = configured;
+    Limits limits = global_limits(configured);
     // Which specificity set each limit so far; -1: the configuration's value, which any rule's
     // value replaces.
     struct {
         int memref = -1, call_memref = -1, sessions = -1, calls = -1, shm_bytes = -1, shm = -1,
-            channels = -1;
+            shm_total = -1, channels = -1;
     } set_by;
     for (const PolicyRule& rule : rules_) {
         if (rule.limits.empty() || !rule.match.matches(client)) continue;
@@ -150,6 +201,7 @@ Limits Policy::limits_for(const PolicyClient& client, const Limits& configured) 
                     set_by.calls);
         apply_limit(o.max_shm_bytes, s, limits.max_shm_bytes, set_by.shm_bytes);
         apply_limit(o.max_shm_per_client, s, limits.max_shm_per_client, set_by.shm);
+        apply_limit(o.max_shm_bytes_per_client, s, limits.max_shm_bytes_per_client, set_by.shm_total);
         apply_limit(o.max_channels_per_session, s, limits.max_channels_per_session, set_by.channels);
     }
     return limits;

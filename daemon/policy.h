@@ -29,6 +29,7 @@ std::string_view to_string(PolicyEffect effect);
 // "user_application", "group_application"), and back. Codes are TEEC_LOGIN_*.
 std::optional<uint32_t> login_from_policy_name(std::string_view name);
 std::string_view login_policy_name(uint32_t login);  // "" for a code that has no name
+bool is_application_login(uint32_t login);           // APPLICATION, USER_ or GROUP_APPLICATION
 
 // Who asks, as the bus attested it.
 struct PolicyClient {
@@ -77,9 +78,22 @@ struct LimitOverrides {
     std::optional<uint32_t> max_concurrent_calls_per_client;
     std::optional<uint64_t> max_shm_bytes;
     std::optional<uint32_t> max_shm_per_client;
+    std::optional<uint64_t> max_shm_bytes_per_client;
     std::optional<uint32_t> max_channels_per_session;
 
     bool empty() const;
+};
+
+// Limits on all clients together, from a file's top-level "limits". When several files set one,
+// the lowest value wins (files cannot loosen each other's caps); a value set here replaces
+// teed.conf's.
+struct GlobalLimitOverrides {
+    std::optional<uint32_t> max_clients;
+    std::optional<uint32_t> max_sessions_total;
+    std::optional<uint32_t> max_concurrent_calls_total;
+    std::optional<uint64_t> max_shm_bytes_total;
+
+    void merge(const GlobalLimitOverrides& other);  // keeps the lower of each pair
 };
 
 struct PolicyRule {
@@ -101,7 +115,8 @@ struct PolicyDecision {
 class Policy {
 public:
     Policy() = default;  // no rules: everything is denied
-    explicit Policy(std::vector<PolicyRule> rules) : rules_(std::move(rules)) {}
+    explicit Policy(std::vector<PolicyRule> rules, GlobalLimitOverrides global = {})
+        : rules_(std::move(rules)), global_(global) {}
 
     // Allow or deny opening `request` for `client`. Among the rules that match the client and
     // whose allow or deny scope covers the request, the most specific wins: first by
@@ -112,12 +127,25 @@ public:
 
     // `configured` with the matching rules' limits applied: a more specific rule's value replaces
     // a less specific one's; between rules of equal specificity the lower value wins.
+    // Also applies the global limits (global_limits()).
     Limits limits_for(const PolicyClient& client, const Limits& configured) const;
 
+    // `configured` with the files' limits on all clients together applied.
+    Limits global_limits(const Limits& configured) const;
+
+    // Whether any rule names an APPLICATION login method in an allow ("*" does not count): only
+    // then does teed compute its own application identity (docs/policy.md).
+    bool enables_application_logins() const;
+
+    // The names of the rules whose `match` matches `client`, in file order.
+    std::vector<std::string> matching_rules(const PolicyClient& client) const;
+
     const std::vector<PolicyRule>& rules() const { return rules_; }
+    const GlobalLimitOverrides& global_overrides() const { return global_; }
 
 private:
     std::vector<PolicyRule> rules_;
+    GlobalLimitOverrides global_;
 };
 
 }  // namespace teed

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/build_config.h"
+#include "common/log.h"
 #include "common/unique_fd.h"
 
 namespace teed {
@@ -107,6 +108,7 @@ LoadedPolicy load_policy(const std::vector<std::string>& paths, MissingPath miss
     LoadedPolicy loaded;
     PolicyLoadReport& report = loaded.report;
     std::vector<PolicyRule> rules;
+    GlobalLimitOverrides global;
     for (const auto& [name, path] : collect_files(paths, missing, report)) {
         if (is_masked(path)) continue;
         auto text = read_policy_file(path, report);
@@ -114,12 +116,13 @@ LoadedPolicy load_policy(const std::vector<std::string>& paths, MissingPath miss
         report.files.push_back(path);
         PolicyFileResult file = parse_policy_text(*text, path, resolver);
         append(rules, std::move(file.rules));
+        global.merge(file.global_limits);
         append(report.errors, std::move(file.errors));
         append(report.warnings, std::move(file.warnings));
     }
     if (!report.ok()) return loaded;
     report.rules = rules.size();
-    loaded.policy = std::make_shared<const Policy>(std::move(rules));
+    loaded.policy = std::make_shared<const Policy>(std::move(rules), global);
     return loaded;
 }
 
@@ -130,6 +133,16 @@ PolicyLoadReport PolicyStore::reload() {
     LoadedPolicy loaded = load_policy(directories_, MissingPath::Ignore, resolver_);
     if (loaded.policy) current_ = std::move(loaded.policy);
     return std::move(loaded.report);
+}
+
+void log_policy_report(const PolicyLoadReport& report) {
+    for (const auto& w : report.warnings) log_warning("policy: " + w.to_string());
+    for (const auto& e : report.errors) log_error("policy: " + e.to_string());
+    if (report.ok())
+        log_info("policy loaded", {{"TEED_POLICY_FILES", std::to_string(report.files.size())},
+                                   {"TEED_POLICY_RULES", std::to_string(report.rules)}});
+    else
+        log_error("policy rejected; the previous policy stays in force");
 }
 
 }  // namespace teed

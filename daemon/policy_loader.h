@@ -49,6 +49,9 @@ enum class MissingPath { Ignore, IsError };
 LoadedPolicy load_policy(const std::vector<std::string>& paths, MissingPath missing,
                          const NameResolver& resolver = NameResolver::system());
 
+// Logs each problem, and whether the policy was loaded or rejected.
+void log_policy_report(const PolicyLoadReport& report);
+
 // The policy in force. Starts empty (everything denied) until a reload succeeds; a reload with
 // errors leaves the previous policy in force. Not thread-safe: use it from the loop thread and
 // hand workers the shared_ptr from current().
@@ -59,6 +62,9 @@ public:
 
     PolicyLoadReport reload();
     std::shared_ptr<const Policy> current() const { return current_; }
+    // Puts `policy` in force as a successful reload would (tests; a fixed policy).
+    void install(std::shared_ptr<const Policy> policy) { current_ = std::move(policy); }
+    const std::vector<std::string>& directories() const { return directories_; }
 
 private:
     std::vector<std::string> directories_;

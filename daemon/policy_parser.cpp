@@ -57,6 +57,11 @@ PolicyProblem problem_from_reader_errors(const std::string& file, const std::str
     return problem;
 }
 
+bool is_global_limit(const std::string& key) {
+    return key == "max_clients" || key == "max_sessions_total" ||
+           key == "max_concurrent_calls_total" || key == "max_shm_bytes_total";
+}
+
 class FileParser {
 public:
     FileParser(const std::string& text, const std::string& file, const NameResolver& resolver)
@@ -92,6 +97,7 @@ private:
                            std::optional<SessionScope>& ret_sessions);
     bool parse_sessions(const Json::Value& value, const std::string& path, SessionScope& ret_scope);
     bool parse_limits(const Json::Value& value, const std::string& path, LimitOverrides& ret_limits);
+    bool parse_global_limits(const Json::Value& value, GlobalLimitOverrides& ret_limits);
     template <typename T>
     bool parse_limit(const Json::Value& value, const std::string& path, std::optional<T>& ret);
 
@@ -209,7 +215,7 @@ PolicyFileResult FileParser::parse() && {
         return std::move(result_);
     }
     if (!expect_object(root, "the top level")) return std::move(result_);
-    bool keys_ok = known_keys(root, "the top level", {"version", "rules"});
+    bool keys_ok = known_keys(root, "the top level", {"version", "rules", "limits"});
     // A newer schema may mean something else by any key: read nothing else.
     if (!parse_version(root) || !keys_ok) return std::move(result_);
     const Json::Value& rules = root["rules"];
@@ -217,6 +223,7 @@ PolicyFileResult FileParser::parse() && {
         error(root.isMember("rules") ? rules : root, "'rules' must be a list of rules (it may be empty)");
         return std::move(result_);
     }
+    if (root.isMember("limits")) parse_global_limits(root["limits"], result_.global_limits);
     std::set<std::string> names;
     for (Json::ArrayIndex i = 0; i < rules.size(); ++i) {
         auto rule = parse_rule(rules[i], "rules[" + std::to_string(i) + "]");
@@ -406,13 +413,37 @@ bool FileParser::parse_limits(const Json::Value& value, const std::string& path,
             ok = parse_limit(v, at, l.max_concurrent_calls_per_client) && ok;
         else if (key == "max_shm_bytes") ok = parse_limit(v, at, l.max_shm_bytes) && ok;
         else if (key == "max_shm_per_client") ok = parse_limit(v, at, l.max_shm_per_client) && ok;
+        else if (key == "max_shm_bytes_per_client") ok = parse_limit(v, at, l.max_shm_bytes_per_client) && ok;
         else if (key == "max_channels_per_session") ok = parse_limit(v, at, l.max_channels_per_session) && ok;
-        else if (key == "max_clients" || key == "max_sessions_total") {
-            error(v, at + " is a limit on all clients together: set it in teed.conf (docs/configuration.md)");
+        else if (is_global_limit(key)) {
+            error(v, at + " is a limit on all clients together: set it in the file's top-level"
+                          " \"limits\" or in teed.conf (docs/policy.md)");
             ok = false;
         } else {
             error(v, "unknown key " + quoted(key) + " in " + path +
                          " (expected one of the per-client limits in docs/policy.md)");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+bool FileParser::parse_global_limits(const Json::Value& value, GlobalLimitOverrides& ret_limits) {
+    const std::string path = "the top-level 'limits'";
+    if (!expect_object(value, path)) return false;
+    bool ok = true;
+    GlobalLimitOverrides& l = ret_limits;
+    for (const std::string& key : value.getMemberNames()) {
+        const Json::Value& v = value[key];
+        std::string at = "limits." + key;
+        if (key == "max_clients") ok = parse_limit(v, at, l.max_clients) && ok;
+        else if (key == "max_sessions_total") ok = parse_limit(v, at, l.max_sessions_total) && ok;
+        else if (key == "max_concurrent_calls_total") ok = parse_limit(v, at, l.max_concurrent_calls_total) && ok;
+        else if (key == "max_shm_bytes_total") ok = parse_limit(v, at, l.max_shm_bytes_total) && ok;
+        else {
+            error(v, "unknown key " + quoted(key) + " in " + path +
+                         " (expected max_clients, max_sessions_total, max_concurrent_calls_total or"
+                         " max_shm_bytes_total; per-client limits belong in a rule)");
             ok = false;
         }
     }

@@ -40,6 +40,7 @@ struct NameResolver {
 
 struct PolicyFileResult {
     std::vector<PolicyRule> rules;
+    GlobalLimitOverrides global_limits;  // the file's top-level "limits"
     std::vector<PolicyProblem> errors;
     std::vector<PolicyProblem> warnings;
 };

@@ -83,5 +83,26 @@ TEST(AConfiguration, LetsTheCommandLineWinOverTheFile) {
     EXPECT_EQ(line->config.workers, 5u);
 }
 
+TEST(TheCommandLine, ReplacesThePolicyDirectoriesOfTheFileWithItsOwn) {
+    auto line = parse({"--policy-dir=/a", "--policy-dir", "/b"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_EQ(line->config.policy_directories, (std::vector<std::string>{"/a", "/b"}));
+    EXPECT_TRUE(parse({})->config.policy_directories.empty()) << "empty: the installed directories";
+}
+
+TEST(TheConfigurationFile, TakesPolicyDirectoriesAndTheNewQuotas) {
+    Config config;
+    ASSERT_TRUE(apply_config_json(R"({"policy_directories": ["/srv/policy.d"],
+        "max_shm_bytes_per_client": 1, "max_shm_bytes_total": 2, "max_concurrent_calls_total": 3})",
+                                  "teed.conf", config).ok());
+    EXPECT_EQ(config.policy_directories, (std::vector<std::string>{"/srv/policy.d"}));
+    EXPECT_EQ(config.limits.max_shm_bytes_per_client, 1u);
+    EXPECT_EQ(config.limits.max_shm_bytes_total, 2u);
+    EXPECT_EQ(config.limits.max_concurrent_calls_total, 3u);
+    auto relative = apply_config_json(R"({"policy_directories": ["policy.d"]})", "teed.conf", config);
+    ASSERT_FALSE(relative.ok());
+    EXPECT_NE(relative.error().message().find("absolute directory paths"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace teed

@@ -88,8 +88,13 @@ const BadFile kBadFiles[] = {
      "max_shm_bytes must be a non-negative integer"},
     {"a limit too large", with_rule(R"({"name": "x", "limits": {"max_shm_per_client": 4294967296}})"), 4,
      "at most 4294967295"},
-    {"a global limit", with_rule(R"({"name": "x", "limits": {"max_clients": 4}})"), 4,
-     "set it in teed.conf"},
+    {"a global limit in a rule", with_rule(R"({"name": "x", "limits": {"max_clients": 4}})"), 4,
+     "set it in the file's top-level \"limits\" or in teed.conf"},
+    {"a per-client limit at the top level",
+     "{\"version\": 1, \"rules\": [],\n\"limits\": {\"max_sessions_per_client\": 4}}", 2,
+     "unknown key 'max_sessions_per_client' in the top-level 'limits'"},
+    {"a global limit as a string", "{\"version\": 1, \"rules\": [],\n\"limits\": {\"max_clients\": \"4\"}}",
+     2, "limits.max_clients must be a non-negative integer"},
     {"an unknown limit", with_rule("{\"name\": \"x\", \"limits\": {\n\"max_sessions\": 4}}"), 5,
      "unknown key 'max_sessions'"},
     {"two rules of the same name",
@@ -152,6 +157,17 @@ TEST(APolicyFile, KeepsTheGoodRulesOfAFileWithoutErrors) {
     ASSERT_TRUE(b.deny_sessions);
     EXPECT_FALSE(b.deny_sessions->tas) << "'*' is any";
     EXPECT_EQ(b.limits.max_sessions_per_client, 0u);
+}
+
+TEST(APolicyFile, ReadsLimitsOnAllClientsFromItsTopLevel) {
+    auto r = parse(R"({"version": 1, "rules": [],
+        "limits": {"max_clients": 10, "max_sessions_total": 20, "max_concurrent_calls_total": 30,
+                   "max_shm_bytes_total": 40}})");
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front().to_string();
+    EXPECT_EQ(r.global_limits.max_clients, 10u);
+    EXPECT_EQ(r.global_limits.max_sessions_total, 20u);
+    EXPECT_EQ(r.global_limits.max_concurrent_calls_total, 30u);
+    EXPECT_EQ(r.global_limits.max_shm_bytes_total, 40u);
 }
 
 TEST(APolicyFile, AcceptsAnEmptyRuleList) {

@@ -228,6 +228,29 @@ TEST(APolicy, TakesTheMostSpecificRulesLimitAndTheLowerOneOnATie) {
     EXPECT_EQ(carol.max_channels_per_session, 1u);
 }
 
+TEST(APolicy, KeepsTheLowestGlobalLimitOfItsFilesAndAppliesItToEveryClient) {
+    GlobalLimitOverrides a{.max_clients = 50, .max_shm_bytes_total = 1000};
+    a.merge({.max_clients = 70, .max_sessions_total = 5});
+    Policy policy({}, a);
+    Limits configured;
+    Limits limits = policy.limits_for(PolicyClient{.uid = 1000}, configured);
+    EXPECT_EQ(limits.max_clients, 50u);
+    EXPECT_EQ(limits.max_sessions_total, 5u);
+    EXPECT_EQ(limits.max_shm_bytes_total, 1000u);
+    EXPECT_EQ(limits.max_concurrent_calls_total, configured.max_concurrent_calls_total);
+}
+
+TEST(APolicy, EnablesApplicationLoginsOnlyWhenARuleNamesOneInAnAllow) {
+    PolicyRule any{.name = "any", .allow_sessions = SessionScope{}};
+    EXPECT_FALSE(Policy({any}).enables_application_logins()) << "\"*\" does not count";
+    PolicyRule denied{.name = "no-apps",
+                      .deny_sessions = SessionScope{.logins = std::vector<uint32_t>{gp::kLoginApplication}}};
+    EXPECT_FALSE(Policy({any, denied}).enables_application_logins());
+    PolicyRule apps{.name = "apps",
+                    .allow_sessions = SessionScope{.logins = std::vector<uint32_t>{gp::kLoginUserApplication}}};
+    EXPECT_TRUE(Policy({any, apps}).enables_application_logins());
+}
+
 TEST(ALoginName, RoundTripsEveryGlobalPlatformMethod) {
     for (uint32_t login : {gp::kLoginPublic, gp::kLoginUser, gp::kLoginGroup, gp::kLoginApplication,
                            gp::kLoginUserApplication, gp::kLoginGroupApplication}) {
