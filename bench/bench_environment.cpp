@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,11 +92,19 @@ void write_bus_config(const std::string& path) {
 
 // teed's limits for the benchmarks: a call with a 16 MiB temporary memref in and another out
 // carries 32 MiB of memrefs, above the default max_call_memref_bytes (24 MiB).
-void write_teed_config(const std::string& path) {
-    std::ofstream out(path);
+// teed's policy files: one rule that lets the benchmark's own user open every session, so that
+// every call is decided by the policy as in production.
+void write_teed_config(const std::string& directory) {
+    std::string policy_dir = directory + "/policy.d";
+    mkdir(policy_dir.c_str(), 0755);
+    std::ofstream(policy_dir + "/50-bench.json")
+        << R"({"version": 1, "rules": [{"name": "bench", "match": {"users": [)" << geteuid()
+        << R"(]}, "allow": {"sessions": {}}}]})";
+    std::ofstream out(directory + "/teed.conf");
     out << "{\n"
         << "    \"max_memref_bytes\": " << kMaxMemrefBytes << ",\n"
-        << "    \"max_call_memref_bytes\": " << 2 * kMaxMemrefBytes << "\n"
+        << "    \"max_call_memref_bytes\": " << 2 * kMaxMemrefBytes << ",\n"
+        << "    \"policy_directories\": [\"" << policy_dir << "\"]\n"
         << "}\n";
 }
 
@@ -106,7 +115,7 @@ BenchEnvironment::BenchEnvironment() {
     if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     directory_ = pattern;
     write_bus_config(directory_ + "/bus.conf");
-    write_teed_config(directory_ + "/teed.conf");
+    write_teed_config(directory_);
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/config.h"
 #include "daemon/credentials.h"
 #include "daemon/session.h"
 #include "daemon/shared_memory.h"
@@ -26,8 +27,12 @@ struct Client {
     std::map<std::string, std::shared_ptr<Session>> sessions;         // by session id
     std::map<std::string, std::shared_ptr<SharedMemoryObject>> shared_memory;  // by id
     uint32_t shm_creations_in_flight = 0;
+    uint64_t shm_bytes = 0;        // of its objects, those being created included
     uint32_t calls_in_flight = 0;  // opens and invokes
     uint32_t opens_in_flight = 0;
+    // Its effective limits (Manager::limits_of), and the policy they were computed under.
+    Limits limits;
+    std::shared_ptr<const void> limits_policy;
 };
 
 class ClientRegistry {

@@ -21,8 +21,8 @@ long set_thread_groups(const std::vector<gid_t>& groups) {
 
 }  // namespace
 
-bool Credentials::in_group(gid_t gid) const {
-    return std::find(groups.begin(), groups.end(), gid) != groups.end();
+bool Credentials::in_group(gid_t g) const {
+    return gid == g || std::find(groups.begin(), groups.end(), g) != groups.end();
 }
 
 Result<ScopedThreadCredentials> ScopedThreadCredentials::assume(const Credentials& creds,

@@ -1,6 +1,7 @@
 #pragma once
 // A client's identity as the bus attested it when the client connected (GetConnectionCredentials:
-// SO_PEERCRED and SO_PEERGROUPS), never as the client claims it.
+// SO_PEERCRED and SO_PEERGROUPS), never as the client claims it, completed with what /proc says of
+// the process the bus named (daemon/peer_process.h): its primary gid, unit and executable.
 
 #include <sys/types.h>
 
@@ -14,9 +15,13 @@ namespace teed {
 struct Credentials {
     uid_t uid = static_cast<uid_t>(-1);
     std::vector<gid_t> groups;  // every group the bus reports for the connection
-    pid_t pid = 0;              // for logs only: pids are reused
+    pid_t pid = 0;              // for logs, and to read the fields below
+    gid_t gid = static_cast<gid_t>(-1);  // effective (primary) gid, from /proc; -1 if unknown
+    std::string unit;                    // systemd unit of its cgroup, or ""
+    std::string executable;              // its executable's path, or "" if unreadable
 
-    bool in_group(gid_t gid) const;
+    // Its primary group or a supplementary one, as the kernel's in_egroup_p().
+    bool in_group(gid_t g) const;
 };
 
 // Makes the calling thread, and only it, act as `creds` (effective uid, effective gid and

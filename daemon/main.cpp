@@ -60,16 +60,6 @@ Result<void> add_devices(const Config& config, DeviceRegistry& devices) {
     return {};
 }
 
-void log_policy_report(const PolicyLoadReport& report) {
-    for (const auto& w : report.warnings) log_warning("policy: " + w.to_string());
-    for (const auto& e : report.errors) log_error("policy: " + e.to_string());
-    if (report.ok())
-        log_info("policy loaded", {{"TEED_POLICY_FILES", std::to_string(report.files.size())},
-                                   {"TEED_POLICY_RULES", std::to_string(report.rules)}});
-    else
-        log_error("policy rejected; the previous policy stays in force");
-}
-
 // teed --check-policy: the daemon's own loader, offline. Exit 0 when valid, 1 when not.
 int check_policy(std::vector<std::string> paths) {
     bool named = !paths.empty();
@@ -94,12 +84,14 @@ Result<int> run(const Config& config) {
     // Signals first: threads created later inherit the blocked mask.
     TEED_TRY(loop->on_signal(SIGTERM, [&loop] { loop->exit(EXIT_SUCCESS); }));
     TEED_TRY(loop->on_signal(SIGINT, [&loop] { loop->exit(EXIT_SUCCESS); }));
-    // Loaded and validated only: decisions are not enforced yet (docs/policy.md).
-    PolicyStore policy(default_policy_directories());
+    // The policy in force from the start: a client is never served before it is loaded.
+    PolicyStore policy(config.policy_directories.empty() ? default_policy_directories()
+                                                         : config.policy_directories);
     log_policy_report(policy.reload());
-    TEED_TRY(loop->on_signal(SIGHUP, [&policy] {
+    Manager* reloader = nullptr;  // set once the manager exists; SIGHUP waits in the loop until then
+    TEED_TRY(loop->on_signal(SIGHUP, [&reloader] {
         log_info("SIGHUP received: reloading the policy");
-        log_policy_report(policy.reload());
+        if (reloader != nullptr) reloader->reload_policy([](const PolicyLoadReport&) {});
     }));
     signal(SIGPIPE, SIG_IGN);
 
@@ -107,7 +99,8 @@ Result<int> run(const Config& config) {
     TEED_TRY(add_devices(config, devices));
     auto bus = TEED_TRY(BusConnection::open(config.bus_address));
     auto workers = std::make_unique<WorkerPool>(config.workers);
-    auto manager = std::make_unique<Manager>(config, devices, *loop, *workers, *bus);
+    auto manager = std::make_unique<Manager>(config, devices, *loop, *workers, *bus, policy);
+    reloader = manager.get();
     auto service = std::make_unique<DbusService>(*bus, *manager, devices, config, *loop);
     TEED_TRY(bus->attach(*loop));
     TEED_TRY(loop->enable_watchdog());
@@ -126,6 +119,7 @@ Result<int> run(const Config& config) {
     service.reset();
     workers.reset();          // finishes running calls; their replies are dropped below
     loop->discard_posted();
+    reloader = nullptr;
     manager.reset();
     bus.reset();
     return code;

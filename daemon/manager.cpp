@@ -1,15 +1,19 @@
 #include "daemon/manager.h"
 
+#include <unistd.h>
+
 #include "backends/kernel/gp.h"
 #include "common/log.h"
 #include "daemon/event_loop.h"
+#include "daemon/peer_process.h"  // application_identity
 #include "daemon/worker_pool.h"
 
 namespace teed {
 
 // Everything a worker needs to open a session, decided on the loop thread.
 struct Manager::OpenPlan {
-    GpOpenRequest request;
+    GpOpenRequest request;     // request.login is what the kernel is asked for (kernel_login)
+    uint32_t requested_login;  // what the client asked for
     std::vector<PublishedDevice*> targets;
     std::vector<std::shared_ptr<DeviceContext>> candidates;  // tried in order
     std::optional<Credentials> act_as;                       // USER and GROUP logins
@@ -27,6 +31,26 @@ bool needs_client_identity(uint32_t login) {
     return login == gp::kLoginUser || login == gp::kLoginGroup;
 }
 
+bool is_group_login(uint32_t login) {
+    return login == gp::kLoginGroup || login == gp::kLoginGroupApplication;
+}
+
+std::string login_name(uint32_t login) {
+    std::string_view name = login_policy_name(login);
+    return name.empty() ? std::to_string(login) : std::string(name);
+}
+
+AuditClient audit_client(const Client& client) {
+    AuditClient who{.bus_name = client.unique_name};
+    if (const auto& c = client.credentials) {
+        who.uid = c->uid;
+        who.gid = c->gid;
+        who.pid = c->pid;
+        who.unit = c->unit;
+    }
+    return who;
+}
+
 // Runs on a worker: tries each candidate device until one has the TA.
 Result<GpOpenReply> run_open(Manager::OpenPlan& plan);
 
@@ -37,14 +61,10 @@ Result<void> validate_login(uint32_t login) {
         case gp::kLoginPublic:
         case gp::kLoginUser:
         case gp::kLoginGroup:
-            return {};
         case gp::kLoginApplication:
         case gp::kLoginUserApplication:
         case gp::kLoginGroupApplication:
-            return Error(ErrorKind::NotSupported)
-                   << "login method " << login
-                   << " (APPLICATION) is not supported: the kernel defines no application identity;"
-                      " use TEEC_LOGIN_PUBLIC (0), USER (1) or GROUP (2)";
+            return {};
         default:
             if (is_kernel_login(login))
                 return Error(ErrorKind::AccessDenied)
@@ -55,29 +75,84 @@ Result<void> validate_login(uint32_t login) {
     }
 }
 
+uint32_t kernel_login(uint32_t login) {
+    switch (login) {
+        case gp::kLoginApplication: return gp::kLoginPublic;
+        case gp::kLoginUserApplication: return gp::kLoginUser;
+        case gp::kLoginGroupApplication: return gp::kLoginGroup;
+        default: return login;
+    }
+}
+
+PolicyClient policy_client(const Credentials& creds) {
+    return PolicyClient{.uid = creds.uid, .gid = creds.gid, .groups = creds.groups, .unit = creds.unit};
+}
+
 Manager::Manager(const Config& config, DeviceRegistry& devices, EventLoop& loop,
-                 WorkerPool& workers, CredentialsSource& credentials)
-    : config_(config), devices_(devices), loop_(loop), workers_(workers), credentials_(credentials) {}
+                 WorkerPool& workers, CredentialsSource& credentials, PolicyStore& policy)
+    : config_(config),
+      devices_(devices),
+      loop_(loop),
+      workers_(workers),
+      credentials_(credentials),
+      policy_(policy) {}
 
 Manager::~Manager() { *alive_ = false; }
 
+Limits Manager::global_limits() const { return policy_.current()->global_limits(config_.limits); }
+
+const Limits& Manager::limits_of(Client& client) {
+    std::shared_ptr<const Policy> policy = policy_.current();
+    if (client.limits_policy != policy) {
+        client.limits = client.credentials
+                            ? policy->limits_for(policy_client(*client.credentials), config_.limits)
+                            : policy->global_limits(config_.limits);
+        client.limits_policy = policy;
+    }
+    return client.limits;
+}
+
+Limits Manager::limits_for(const std::string& caller) {
+    Client* client = clients_.find(caller);
+    return client != nullptr ? limits_of(*client) : global_limits();
+}
+
+void Manager::audit_denial(AuditEvent event, const Client& client, const Error& error,
+                           AuditRecord record) {
+    record.event = event;
+    record.client = audit_client(client);
+    record.reason = error.message();
+    audit_.record(record);
+}
+
 Result<void> Manager::admit_call(Client& client) {
-    const Limits& limits = config_.limits;
+    const Limits& limits = limits_of(client);
     if (client.calls_in_flight >= limits.max_concurrent_calls_per_client)
         return Error(ErrorKind::LimitExceeded)
                << "the client already has " << client.calls_in_flight
                << " calls running (max_concurrent_calls_per_client="
                << limits.max_concurrent_calls_per_client << ")";
+    if (calls_in_flight_total_ >= limits.max_concurrent_calls_total)
+        return Error(ErrorKind::LimitExceeded)
+               << "teed already runs " << calls_in_flight_total_
+               << " calls (max_concurrent_calls_total=" << limits.max_concurrent_calls_total << ")";
     return {};
 }
 
-Result<std::shared_ptr<Manager::OpenPlan>> Manager::plan_open(const OpenSessionRequest& request) {
+void Manager::count_call_in(Client& client) {
+    ++client.calls_in_flight;
+    ++calls_in_flight_total_;
+}
+
+Result<std::shared_ptr<Manager::OpenPlan>> Manager::plan_open(const OpenSessionRequest& request,
+                                                              const Limits& limits) {
     auto plan = std::make_shared<OpenPlan>();
     plan->request.uuid = TEED_TRY(Uuid::parse(request.uuid));
     TEED_TRY(validate_login(request.login));
     TEED_TRY(validate_gp_params(request.params,
-                                {config_.limits.max_memref_bytes, config_.limits.max_call_memref_bytes}));
-    plan->request.login = request.login;
+                                {limits.max_memref_bytes, limits.max_call_memref_bytes}));
+    plan->requested_login = request.login;
+    plan->request.login = kernel_login(request.login);
     plan->request.connection_data = request.connection_data;
     plan->request.cancel_id = request.cancel_id.value_or(0);
     plan->request.params = request.params;
@@ -111,51 +186,112 @@ void Manager::attach_contexts(Client& client, OpenPlan& plan) {
     }
 }
 
+void Manager::with_client(const std::string& caller, std::function<void(Result<Client*>)> next) {
+    caller_credentials(caller, [this, caller, next = std::move(next)](Result<const Credentials*> creds) {
+        if (!creds.ok()) return next(std::move(creds).error());
+        Client* client = clients_.find(caller);
+        if (client == nullptr) return next(Error(ErrorKind::Cancelled) << "the client disconnected");
+        next(client);
+    });
+}
+
 void Manager::open_session(const std::string& caller, OpenSessionRequest request, OpenDone done) {
+    with_client(caller, [this, request = std::move(request), done](Result<Client*> client) mutable {
+        if (!client.ok()) return done(std::move(client).error());
+        continue_open(*client.value(), std::move(request), std::move(done));
+    });
+}
+
+void Manager::continue_open(Client& client, OpenSessionRequest request, OpenDone done) {
+    const std::string& caller = client.unique_name;
     // Registered memory decides the device when the caller named none.
     if (request.device.empty()) request.device = device_of_shared_memory(caller, request.params);
     if (auto resolved = resolve_shared_memory(caller, request.params, request.device); !resolved.ok())
         return done(std::move(resolved).error());
-    auto plan_or = plan_open(request);
+    auto plan_or = plan_open(request, limits_of(client));
     if (!plan_or.ok()) return done(std::move(plan_or).error());
     auto plan = std::move(plan_or).value();
-    auto client_or = clients_.find_or_create(caller, config_.limits.max_clients);
-    if (!client_or.ok()) return done(std::move(client_or).error());
-    Client& client = *client_or.value();
-
-    const Limits& limits = config_.limits;
-    if (client.sessions.size() + client.opens_in_flight >= limits.max_sessions_per_client)
-        return done(Error(ErrorKind::LimitExceeded)
-                    << "the client already has " << client.sessions.size()
-                    << " sessions (max_sessions_per_client=" << limits.max_sessions_per_client << ")");
-    size_t sessions_total = Session::live_count() + opens_in_flight_;
-    if (sessions_total >= limits.max_sessions_total)
-        return done(Error(ErrorKind::LimitExceeded)
-                    << "teed already has " << sessions_total
-                    << " sessions open or opening (max_sessions_total=" << limits.max_sessions_total
-                    << ")");
-    if (auto admitted = admit_call(client); !admitted.ok()) return done(std::move(admitted).error());
+    if (auto authorized = authorize_open(client, *plan); !authorized.ok())
+        return done(std::move(authorized).error());
+    if (auto admitted = admit_open(client); !admitted.ok()) {
+        audit_denial(AuditEvent::RequestDenied, client, admitted.error(),
+                     {.ta = plan->request.uuid.to_string(), .login = login_name(plan->requested_login)});
+        return done(std::move(admitted).error());
+    }
     attach_contexts(client, *plan);
     ++client.opens_in_flight;
-    ++client.calls_in_flight;
     ++opens_in_flight_;
+    count_call_in(client);
+    start_open(caller, plan, std::move(done));
+}
 
-    if (!needs_client_identity(plan->request.login)) return start_open(caller, plan, std::move(done));
-    caller_credentials(caller, [this, caller, plan, done](Result<const Credentials*> creds) mutable {
-        if (!creds.ok()) return finish_open(caller, plan, std::move(creds).error(), std::move(done));
-        const Credentials& c = *creds.value();
-        if (plan->request.login == gp::kLoginGroup && !c.in_group(plan->request.connection_data))
-            return finish_open(caller, plan,
-                               Error(ErrorKind::AccessDenied)
-                                   << "GROUP login: the client is not a member of group "
-                                   << plan->request.connection_data,
-                               std::move(done));
-        plan->act_as = c;
-        plan->act_as_gid = plan->request.login == gp::kLoginGroup
-                               ? plan->request.connection_data
-                               : (c.groups.empty() ? c.uid : c.groups.front());
-        start_open(caller, plan, std::move(done));
-    });
+Result<void> Manager::admit_open(Client& client) {
+    const Limits& limits = limits_of(client);
+    if (client.sessions.size() + client.opens_in_flight >= limits.max_sessions_per_client)
+        return Error(ErrorKind::LimitExceeded)
+               << "the client already has " << client.sessions.size()
+               << " sessions (max_sessions_per_client=" << limits.max_sessions_per_client << ")";
+    size_t sessions_total = Session::live_count() + opens_in_flight_;
+    if (sessions_total >= limits.max_sessions_total)
+        return Error(ErrorKind::LimitExceeded)
+               << "teed already has " << sessions_total
+               << " sessions open or opening (max_sessions_total=" << limits.max_sessions_total << ")";
+    return admit_call(client);
+}
+
+Result<void> Manager::authorize_open(Client& client, OpenPlan& plan) {
+    const Credentials& creds = *client.credentials;
+    std::shared_ptr<const Policy> policy = policy_.current();
+    AuditRecord record{.ta = plan.request.uuid.to_string(), .login = login_name(plan.requested_login)};
+    auto deny = [&](AuditEvent event, Error error) -> Result<void> {
+        audit_denial(event, client, error, record);
+        return error;
+    };
+    if (is_application_login(plan.requested_login) && !policy->enables_application_logins())
+        return deny(AuditEvent::SessionDenied,
+                    Error(ErrorKind::NotSupported)
+                        << "login method " << plan.requested_login << " (" << record.login
+                        << ") is not enabled: the kernel has no application identity, and teed's own"
+                           " is used only when a policy rule allows an APPLICATION login"
+                           " (docs/policy.md); use TEEC_LOGIN_PUBLIC (0), USER (1) or GROUP (2)");
+    if (is_group_login(plan.requested_login) && !creds.in_group(plan.request.connection_data))
+        return deny(AuditEvent::SessionDenied,
+                    Error(ErrorKind::AccessDenied)
+                        << "GROUP login: the client is not a member of group "
+                        << plan.request.connection_data);
+
+    // Of the devices that could serve the request, keep those the policy allows.
+    PolicyClient who = policy_client(creds);
+    std::vector<PublishedDevice*> allowed;
+    std::optional<PolicyDecision> first_denial;
+    for (PublishedDevice* device : plan.targets) {
+        SessionRequest asked{device->description.name, plan.request.uuid, plan.requested_login};
+        PolicyDecision decision = policy->decide_session(who, asked, config_.limits);
+        if (decision.effect == PolicyEffect::Allow) allowed.push_back(device);
+        else if (!first_denial) first_denial = std::move(decision);
+    }
+    if (allowed.empty()) {
+        record.device = plan.targets.size() == 1 ? plan.targets.front()->description.name : "";
+        record.rule = first_denial->rule;
+        return deny(AuditEvent::SessionDenied,
+                    Error(ErrorKind::AccessDenied)
+                        << "the policy denies uid " << creds.uid << " sessions with TA "
+                        << record.ta << " using login " << record.login
+                        << (record.device.empty() ? "" : " on " + record.device) << " (rule '"
+                        << first_denial->rule << "'"
+                        << (first_denial->source.empty() ? "" : " at " + first_denial->source)
+                        << "); Manager.GetClientInfo shows which rules apply to you");
+    }
+    plan.targets = std::move(allowed);
+    if (needs_client_identity(plan.request.login)) {
+        plan.act_as = creds;
+        plan.act_as_gid = is_group_login(plan.requested_login)
+                              ? plan.request.connection_data
+                              : (creds.gid != static_cast<gid_t>(-1)
+                                     ? creds.gid
+                                     : (creds.groups.empty() ? creds.uid : creds.groups.front()));
+    }
+    return {};
 }
 
 void Manager::start_open(const std::string& caller, std::shared_ptr<OpenPlan> plan, OpenDone done) {
@@ -173,6 +309,7 @@ void Manager::start_open(const std::string& caller, std::shared_ptr<OpenPlan> pl
 void Manager::finish_open(const std::string& caller, const std::shared_ptr<OpenPlan>& plan,
                           Result<GpOpenReply> opened, OpenDone done) {
     --opens_in_flight_;
+    --calls_in_flight_total_;
     Client* client = clients_.find(caller);
     if (client != nullptr) {
         --client->opens_in_flight;
@@ -191,7 +328,7 @@ void Manager::publish_session(const std::string& caller, const std::shared_ptr<O
     Client* client = clients_.find(caller);
     auto session = std::make_shared<Session>(random_object_id(), caller,
                                              plan->candidates[plan->chosen], reply.session_id,
-                                             plan->request.uuid, plan->request.login);
+                                             plan->request.uuid, plan->requested_login);
     if (client == nullptr) {
         // The client left while the TEE opened the session: close it again at once.
         session->mark_closing();
@@ -200,11 +337,12 @@ void Manager::publish_session(const std::string& caller, const std::shared_ptr<O
         return done(Error(ErrorKind::Cancelled) << "the client disconnected during OpenSession");
     }
     client->sessions[session->id()] = session;
-    log_info("session opened", {{"TEED_CLIENT", caller},
-                                {"TEED_SESSION", session->id()},
-                                {"TEED_DEVICE", session->device_name()},
-                                {"TEED_TA_UUID", session->uuid().to_string()},
-                                {"TEED_LOGIN", std::to_string(session->login())}});
+    audit_.record({.event = AuditEvent::SessionOpened,
+                   .client = audit_client(*client),
+                   .device = session->device_name(),
+                   .ta = session->uuid().to_string(),
+                   .session = session->id(),
+                   .login = login_name(session->login())});
     done(OpenSessionOutcome{std::move(session), std::move(reply.reply)});
 }
 
@@ -220,16 +358,21 @@ void Manager::invoke(const std::string& caller, const std::shared_ptr<Session>& 
                      InvokeDone done) {
     if (auto resolved = resolve_shared_memory(caller, params, session->device_name()); !resolved.ok())
         return done(std::move(resolved).error());
-    auto valid = validate_gp_params(params, {config_.limits.max_memref_bytes,
-                                             config_.limits.max_call_memref_bytes});
-    if (!valid.ok()) return done(std::move(valid).error());
     Client* client = clients_.find(caller);
     if (client == nullptr || session->closing())
         return done(Error(ErrorKind::NotFound) << "session '" << session->id() << "' is closed");
-    if (auto admitted = admit_call(*client); !admitted.ok()) return done(std::move(admitted).error());
+    const Limits& limits = limits_of(*client);
+    auto valid = validate_gp_params(params, {limits.max_memref_bytes, limits.max_call_memref_bytes});
+    if (!valid.ok()) return done(std::move(valid).error());
+    if (auto admitted = admit_call(*client); !admitted.ok()) {
+        audit_denial(AuditEvent::RequestDenied, *client, admitted.error(),
+                     {.device = session->device_name(), .ta = session->uuid().to_string(),
+                      .session = session->id()});
+        return done(std::move(admitted).error());
+    }
 
     uint32_t id = cancel_id.value_or(0);
-    ++client->calls_in_flight;
+    count_call_in(*client);
     session->begin_call(id);
     workers_.submit([this, alive = alive_, caller, session, command, params = std::move(params), id,
                      done]() mutable {
@@ -258,6 +401,7 @@ void Manager::release_off_loop(std::shared_ptr<Session> session) {
 void Manager::end_call(const std::string& caller, const std::shared_ptr<Session>& session,
                        uint32_t cancel_id) {
     session->end_call(cancel_id);
+    --calls_in_flight_total_;
     if (Client* client = clients_.find(caller)) --client->calls_in_flight;
     if (session->closing() && session->idle()) submit_close(session, nullptr);
 }
@@ -293,7 +437,9 @@ void Manager::close_session(const std::string& caller, const std::string& id, Do
 }
 
 void Manager::retire_session(const std::shared_ptr<Session>& session, Done done) {
-    if (Client* client = clients_.find(session->owner())) client->sessions.erase(session->id());
+    Client* client = clients_.find(session->owner());
+    if (client != nullptr) client->sessions.erase(session->id());
+    audit_close(client, *session, "closed by the client");
     session->mark_closing();
     if (session->idle()) return submit_close(session, std::move(done));
     // Calls still running: the session closes when the last returns (end_call).
@@ -303,10 +449,6 @@ void Manager::retire_session(const std::shared_ptr<Session>& session, Done done)
 void Manager::submit_close(std::shared_ptr<Session> session, Done done) {
     workers_.submit([this, alive = alive_, session = std::move(session), done]() mutable {
         auto closed = session->close_in_tee();
-        log_info("session closed", {{"TEED_CLIENT", session->owner()},
-                                    {"TEED_SESSION", session->id()},
-                                    {"TEED_DEVICE", session->device_name()},
-                                    {"TEED_TA_UUID", session->uuid().to_string()}});
         if (!closed.ok())
             log_warning("closing a session in the TEE failed, ignoring",
                         {{"TEED_SESSION", session->id()}, {"TEED_ERROR", closed.error().message()}});
@@ -317,10 +459,26 @@ void Manager::submit_close(std::shared_ptr<Session> session, Done done) {
     });
 }
 
+void Manager::audit_close(const Client* client, const Session& session, const std::string& reason) {
+    AuditRecord record{.event = AuditEvent::SessionClosed,
+                       .device = session.device_name(),
+                       .ta = session.uuid().to_string(),
+                       .session = session.id(),
+                       .login = login_name(session.login()),
+                       .reason = reason};
+    if (client != nullptr) record.client = audit_client(*client);
+    else record.client.bus_name = session.owner();
+    audit_.record(record);
+}
+
 void Manager::caller_credentials(const std::string& caller,
                                  std::function<void(Result<const Credentials*>)> done) {
-    auto client_or = clients_.find_or_create(caller, config_.limits.max_clients);
-    if (!client_or.ok()) return done(std::move(client_or).error());
+    auto client_or = clients_.find_or_create(caller, global_limits().max_clients);
+    if (!client_or.ok()) {
+        log_warning("client refused", {{"TEED_CLIENT", caller},
+                                       {"TEED_ERROR", client_or.error().message()}});
+        return done(std::move(client_or).error());
+    }
     Client& client = *client_or.value();
     if (client.credentials) return done(&*client.credentials);
     client.credential_waiters.push_back(std::move(done));
@@ -334,6 +492,8 @@ void Manager::caller_credentials(const std::string& caller,
         c->credential_waiters.clear();
         c->credentials_requested = false;
         if (!creds.ok()) {
+            log_warning("cannot identify a client", {{"TEED_CLIENT", caller},
+                                                     {"TEED_ERROR", creds.error().message()}});
             for (auto& waiter : waiters) waiter(creds.error());
             return;
         }
@@ -345,8 +505,10 @@ void Manager::caller_credentials(const std::string& caller,
 void Manager::client_vanished(const std::string& unique_name) {
     auto client = clients_.remove(unique_name);
     if (!client) return;
+    shm_bytes_total_ -= client->shm_bytes;
     size_t sessions = client->sessions.size();
     for (auto& [id, session] : client->sessions) {
+        audit_close(client.get(), *session, "the client left the bus");
         session->mark_closing();
         if (session->idle()) submit_close(session, nullptr);
     }
@@ -370,7 +532,59 @@ ManagerStatistics Manager::statistics() const {
     stats.device_contexts = DeviceContext::live_count();
     stats.workers_busy = workers_.busy();
     stats.work_queued = workers_.queued();
+    stats.calls_in_flight = calls_in_flight_total_;
+    stats.shared_memory_bytes = shm_bytes_total_;
+    stats.audit_suppressed = audit_.suppressed_total();
     return stats;
+}
+
+void Manager::check_privileged(const std::string& caller, const std::string& what, Done done) {
+    with_client(caller, [this, what, done = std::move(done)](Result<Client*> client) {
+        if (!client.ok()) return done(std::move(client).error());
+        uid_t uid = client.value()->credentials->uid;
+        if (uid == 0 || uid == geteuid()) return done({});
+        Error refused = Error(ErrorKind::AccessDenied)
+                        << what << " is for root and teed's own user only (the caller is uid " << uid << ")";
+        audit_denial(AuditEvent::RequestDenied, *client.value(), refused);
+        done(std::move(refused));
+    });
+}
+
+void Manager::reload_policy(std::function<void(PolicyLoadReport)> done) {
+    // Reading files and resolving names (NSS may ask a network service) must not hold the loop.
+    workers_.submit([this, alive = alive_, directories = policy_.directories(), done]() mutable {
+        LoadedPolicy loaded = load_policy(directories, MissingPath::Ignore);
+        loop_.post([this, alive, loaded = std::move(loaded), done]() mutable {
+            if (!*alive) return;
+            log_policy_report(loaded.report);
+            if (loaded.policy) {
+                policy_.install(std::move(loaded.policy));
+                audit_.record({.event = AuditEvent::PolicyReloaded,
+                               .reason = std::to_string(loaded.report.files.size()) + " files, " +
+                                         std::to_string(loaded.report.rules) + " rules"});
+            }
+            done(std::move(loaded.report));
+        });
+    });
+}
+
+void Manager::client_info(const std::string& caller, std::function<void(Result<ClientInfo>)> done) {
+    with_client(caller, [this, done = std::move(done)](Result<Client*> client_or) {
+        if (!client_or.ok()) return done(std::move(client_or).error());
+        Client& client = *client_or.value();
+        std::shared_ptr<const Policy> policy = policy_.current();
+        ClientInfo info;
+        info.credentials = *client.credentials;
+        info.application_identity = application_identity(client.credentials->executable);
+        info.application_logins = policy->enables_application_logins();
+        info.limits = limits_of(client);
+        info.rules = policy->matching_rules(policy_client(*client.credentials));
+        info.sessions = static_cast<uint32_t>(client.sessions.size());
+        info.shared_memory = static_cast<uint32_t>(client.shared_memory.size());
+        info.shared_memory_bytes = client.shm_bytes;
+        info.calls_in_flight = client.calls_in_flight;
+        done(std::move(info));
+    });
 }
 
 namespace {

@@ -53,7 +53,7 @@ Result<PublishedDevice*> Manager::shm_device(const std::string& name) {
 }
 
 Result<void> Manager::admit_shared_memory(Client& client, const SharedMemoryRequest& request) {
-    const Limits& limits = config_.limits;
+    const Limits& limits = limits_of(client);
     if (request.size == 0) return Error(ErrorKind::InvalidArgument) << "shared memory of size 0";
     if (request.flags == 0 || (request.flags & ~(gp::kMemInput | gp::kMemOutput)) != 0)
         return Error(ErrorKind::InvalidArgument)
@@ -66,17 +66,38 @@ Result<void> Manager::admit_shared_memory(Client& client, const SharedMemoryRequ
         return Error(ErrorKind::LimitExceeded)
                << "the client already has " << client.shared_memory.size()
                << " shared-memory objects (max_shm_per_client=" << limits.max_shm_per_client << ")";
+    if (client.shm_bytes + request.size > limits.max_shm_bytes_per_client)
+        return Error(ErrorKind::LimitExceeded)
+               << "the client's shared memory would grow from " << client.shm_bytes << " to "
+               << client.shm_bytes + request.size
+               << " bytes (max_shm_bytes_per_client=" << limits.max_shm_bytes_per_client << ")";
+    if (shm_bytes_total_ + request.size > limits.max_shm_bytes_total)
+        return Error(ErrorKind::LimitExceeded)
+               << "teed's shared memory would grow from " << shm_bytes_total_ << " to "
+               << shm_bytes_total_ + request.size
+               << " bytes (max_shm_bytes_total=" << limits.max_shm_bytes_total << ")";
     return {};
 }
 
+void Manager::release_shm_bytes(Client* client, uint64_t bytes) {
+    shm_bytes_total_ -= bytes;
+    if (client != nullptr) client->shm_bytes -= bytes;
+}
+
 Result<std::shared_ptr<DeviceContext>> Manager::start_shared_memory(
-    const std::string& caller, const SharedMemoryRequest& request) {
+    Client& client, const SharedMemoryRequest& request) {
     PublishedDevice* device = TEED_TRY(shm_device(request.device));
-    Client* client = TEED_TRY(clients_.find_or_create(caller, config_.limits.max_clients));
-    TEED_TRY(admit_shared_memory(*client, request));
-    auto& context = client->contexts[device->description.name];
+    if (auto admitted = admit_shared_memory(client, request); !admitted.ok()) {
+        if (admitted.error().kind() == ErrorKind::LimitExceeded)
+            audit_denial(AuditEvent::RequestDenied, client, admitted.error(),
+                         {.device = device->description.name});
+        return std::move(admitted).error();
+    }
+    auto& context = client.contexts[device->description.name];
     if (!context) context = std::make_shared<DeviceContext>(*device);
-    ++client->shm_creations_in_flight;
+    ++client.shm_creations_in_flight;
+    client.shm_bytes += request.size;
+    shm_bytes_total_ += request.size;
     return context;
 }
 
@@ -84,7 +105,16 @@ void Manager::register_shared_memory(const std::string& caller, std::shared_ptr<
                                      SharedMemoryRequest request, ShmDone done) {
     if (auto checked = check_client_memfd(memfd->get(), request.size); !checked.ok())
         return done(std::move(checked).error());
-    auto context_or = start_shared_memory(caller, request);
+    with_client(caller, [this, memfd, request, done](Result<Client*> client) mutable {
+        if (!client.ok()) return done(std::move(client).error());
+        continue_register(*client.value(), std::move(memfd), request, std::move(done));
+    });
+}
+
+void Manager::continue_register(Client& client, std::shared_ptr<UniqueFd> memfd,
+                                SharedMemoryRequest request, ShmDone done) {
+    const std::string caller = client.unique_name;
+    auto context_or = start_shared_memory(client, request);
     if (!context_or.ok()) return done(std::move(context_or).error());
     auto context = std::move(context_or).value();
     bool reg_mem = context->description().version.gen_caps & TEE_GEN_CAP_REG_MEM;
@@ -95,15 +125,24 @@ void Manager::register_shared_memory(const std::string& caller, std::shared_ptr<
             return std::shared_ptr<GpSharedMemory>(
                 TEED_TRY(gp->register_memory(memfd->get(), request.size, request.flags, reg_mem)));
         }();
-        loop_.post([this, alive, caller, name, memory = std::move(memory), done]() mutable {
-            if (*alive) publish_shared_memory(caller, name, std::move(memory), std::move(done));
+        loop_.post([this, alive, caller, name, size = request.size, memory = std::move(memory),
+                    done]() mutable {
+            if (*alive) publish_shared_memory(caller, name, size, std::move(memory), std::move(done));
         });
     });
 }
 
 void Manager::allocate_shared_memory(const std::string& caller, SharedMemoryRequest request,
                                      AllocateDone done) {
-    auto context_or = start_shared_memory(caller, request);
+    with_client(caller, [this, request, done](Result<Client*> client) mutable {
+        if (!client.ok()) return done(std::move(client).error());
+        continue_allocate(*client.value(), request, std::move(done));
+    });
+}
+
+void Manager::continue_allocate(Client& client, SharedMemoryRequest request, AllocateDone done) {
+    const std::string caller = client.unique_name;
+    auto context_or = start_shared_memory(client, request);
     if (!context_or.ok()) return done(std::move(context_or).error());
     auto context = std::move(context_or).value();
     std::string name = context->description().name;
@@ -115,9 +154,10 @@ void Manager::allocate_shared_memory(const std::string& caller, SharedMemoryRequ
             *fd = std::move(allocated.second);
             return std::shared_ptr<GpSharedMemory>(std::move(allocated.first));
         }();
-        loop_.post([this, alive, caller, name, fd, memory = std::move(memory), done]() mutable {
+        loop_.post([this, alive, caller, name, fd, size = request.size, memory = std::move(memory),
+                    done]() mutable {
             if (!*alive) return;
-            publish_shared_memory(caller, name, std::move(memory),
+            publish_shared_memory(caller, name, size, std::move(memory),
                                   [fd, done](Result<std::shared_ptr<SharedMemoryObject>> object) {
                                       if (!object.ok()) return done(std::move(object).error());
                                       done(std::make_pair(std::move(object).value(), fd));
@@ -127,10 +167,15 @@ void Manager::allocate_shared_memory(const std::string& caller, SharedMemoryRequ
 }
 
 void Manager::publish_shared_memory(const std::string& caller, const std::string& device,
-                                    Result<std::shared_ptr<GpSharedMemory>> memory, ShmDone done) {
+                                    uint64_t size, Result<std::shared_ptr<GpSharedMemory>> memory,
+                                    ShmDone done) {
     Client* client = clients_.find(caller);
     if (client != nullptr) --client->shm_creations_in_flight;
-    if (!memory.ok()) return done(std::move(memory).error());
+    // A client that left had its bytes taken off the totals with it.
+    if (!memory.ok()) {
+        if (client != nullptr) release_shm_bytes(client, size);
+        return done(std::move(memory).error());
+    }
     if (client == nullptr) {
         // The client left meanwhile: free the memory off the loop (unregistering may block).
         workers_.submit([m = std::move(memory).value()]() mutable { m.reset(); });
@@ -165,6 +210,7 @@ void Manager::release_shared_memory(const std::string& caller, const std::string
         return done(Error(ErrorKind::Busy) << "shared memory '" << id
                                            << "' is in use by a running call; release it after");
     client->shared_memory.erase(id);
+    release_shm_bytes(client, object->memory()->size());
     workers_.submit([object = std::move(object)]() mutable { object.reset(); });
     done({});
 }

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "daemon/event_loop.h"
+#include "daemon/peer_process.h"
 #include "dbus/sdbus_bulk.h"
 
 namespace teed {
@@ -55,6 +56,21 @@ Result<Credentials> parse_credentials(sd_bus_message* reply) {
     }
     if (r < 0) return malformed(r);
     if (!have_uid) return Error(ErrorKind::Internal) << "the bus did not report the caller's uid";
+    return creds;
+}
+
+// Completes the bus's answer with what /proc says of the process the bus named. A client teed
+// cannot read is refused: a unit or group that cannot be known could hide it from a deny rule.
+Result<Credentials> with_process_facts(Credentials creds) {
+    auto peer = read_peer_process(creds.pid, creds.uid);
+    if (!peer.ok())
+        return Error(peer.error().kind() == ErrorKind::NotFound ? ErrorKind::Cancelled
+                                                                : ErrorKind::AccessDenied)
+               << "cannot verify the calling process (pid " << creds.pid
+               << "): " << peer.error().message();
+    creds.gid = peer->gid;
+    creds.unit = std::move(peer->unit);
+    creds.executable = std::move(peer->executable);
     return creds;
 }
 
@@ -163,8 +179,10 @@ void BusConnection::lookup(const std::string& unique_name,
         const sd_bus_error* error = sd_bus_message_get_error(reply);
         if (error != nullptr)
             callback(Error(ErrorKind::NotFound) << "the bus does not know the caller: " << error->message);
+        else if (auto creds = parse_credentials(reply); creds.ok())
+            callback(with_process_facts(std::move(creds).value()));
         else
-            callback(parse_credentials(reply));
+            callback(std::move(creds).error());
         return 0;
     };
     int r = sd_bus_call_method_async(raw_bus_, nullptr, "org.freedesktop.DBus", "/org/freedesktop/DBus",

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "common/build_config.h"
+#include "common/log.h"
 #include "daemon/manager.h"
 #include "dbus/call_options.h"
 #include "dbus/errors.h"
@@ -144,26 +145,113 @@ void ManagerObject::GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>
     std::string sender = caller();
     dbus_guard("GetStatistics", sender, [&] {
         auto reply = std::make_shared<std::decay_t<decltype(result)>>(std::move(result));
-        manager_.caller_credentials(sender, [this, reply, sender](Result<const Credentials*> creds) {
+        manager_.check_privileged(sender, "GetStatistics", [this, reply, sender](Result<void> allowed) {
             complete("GetStatistics", sender, *reply, [&] {
-                if (!creds.ok()) throw to_dbus_error(creds.error());
-                uid_t uid = creds.value()->uid;
-                if (uid != 0 && uid != geteuid())
-                    throw sdbus::Error(dbus_error_name(ErrorKind::AccessDenied),
-                                       "GetStatistics is for root and teed's own user only");
+                if (!allowed.ok()) throw to_dbus_error(allowed.error());
                 ManagerStatistics s = manager_.statistics();
                 ChannelStatistics c = channels_.statistics();
                 reply->returnResults(std::map<std::string, uint64_t>{
                     {"clients", s.clients},
                     {"sessions", s.sessions},
                     {"shared_memory", s.shared_memory},
+                    {"shared_memory_bytes", s.shared_memory_bytes},
                     {"live_sessions", s.live_sessions},
                     {"device_contexts", s.device_contexts},
                     {"workers_busy", s.workers_busy},
                     {"work_queued", s.work_queued},
+                    {"calls_in_flight", s.calls_in_flight},
+                    {"audit_suppressed", s.audit_suppressed},
                     {"channels", c.channels},
                     {"channel_buffered_bytes", c.buffered_bytes},
                 });
+            });
+        });
+    });
+}
+
+namespace {
+
+std::string describe_rejection(const PolicyLoadReport& report) {
+    std::string text = "the policy was not changed: " + std::to_string(report.errors.size()) +
+                       " error(s) in the policy files:";
+    for (const auto& e : report.errors) text += "\n" + e.to_string();
+    return text;
+}
+
+std::map<std::string, uint64_t> limits_dict(const Limits& l) {
+    return {
+        {"max_memref_bytes", l.max_memref_bytes},
+        {"max_call_memref_bytes", l.max_call_memref_bytes},
+        {"max_sessions_per_client", l.max_sessions_per_client},
+        {"max_concurrent_calls_per_client", l.max_concurrent_calls_per_client},
+        {"max_shm_bytes", l.max_shm_bytes},
+        {"max_shm_per_client", l.max_shm_per_client},
+        {"max_shm_bytes_per_client", l.max_shm_bytes_per_client},
+        {"max_channels_per_session", l.max_channels_per_session},
+        {"max_clients", l.max_clients},
+        {"max_sessions_total", l.max_sessions_total},
+        {"max_concurrent_calls_total", l.max_concurrent_calls_total},
+        {"max_shm_bytes_total", l.max_shm_bytes_total},
+    };
+}
+
+std::map<std::string, sdbus::Variant> info_dict(const ClientInfo& info) {
+    const Credentials& c = info.credentials;
+    std::vector<uint32_t> groups(c.groups.begin(), c.groups.end());
+    return {
+        {"uid", sdbus::Variant(static_cast<uint32_t>(c.uid))},
+        {"gid", sdbus::Variant(static_cast<uint32_t>(c.gid))},
+        {"groups", sdbus::Variant(groups)},
+        {"pid", sdbus::Variant(static_cast<uint32_t>(c.pid))},
+        {"unit", sdbus::Variant(c.unit)},
+        {"executable", sdbus::Variant(c.executable)},
+        {"application_identity", sdbus::Variant(info.application_identity.to_string())},
+        {"application_logins", sdbus::Variant(info.application_logins)},
+        {"rules", sdbus::Variant(info.rules)},
+        {"limits", sdbus::Variant(limits_dict(info.limits))},
+        {"usage", sdbus::Variant(std::map<std::string, uint64_t>{
+                      {"sessions", info.sessions},
+                      {"shared_memory", info.shared_memory},
+                      {"shared_memory_bytes", info.shared_memory_bytes},
+                      {"calls_in_flight", info.calls_in_flight},
+                  })},
+    };
+}
+
+}  // namespace
+
+void ManagerObject::ReloadPolicy(sdbus::Result<uint32_t, uint32_t, std::vector<std::string>>&& result) {
+    std::string sender = caller();
+    dbus_guard("ReloadPolicy", sender, [&] {
+        auto reply = std::make_shared<std::decay_t<decltype(result)>>(std::move(result));
+        manager_.check_privileged(sender, "ReloadPolicy", [this, reply, sender](Result<void> allowed) {
+            if (!allowed.ok())
+                return complete("ReloadPolicy", sender, *reply,
+                                [&] { throw to_dbus_error(allowed.error()); });
+            log_info("policy reload requested over D-Bus", {{"TEED_CLIENT", sender}});
+            manager_.reload_policy([reply, sender](const PolicyLoadReport& report) {
+                complete("ReloadPolicy", sender, *reply, [&] {
+                    if (!report.ok())
+                        throw sdbus::Error(dbus_error_name(ErrorKind::InvalidArgument),
+                                           describe_rejection(report));
+                    std::vector<std::string> warnings;
+                    for (const auto& w : report.warnings) warnings.push_back(w.to_string());
+                    reply->returnResults(static_cast<uint32_t>(report.files.size()),
+                                         static_cast<uint32_t>(report.rules), warnings);
+                });
+            });
+        });
+    });
+}
+
+void ManagerObject::GetClientInfo(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {
+    std::string sender = caller();
+    dbus_guard("GetClientInfo", sender, [&] {
+        auto reply = std::make_shared<std::decay_t<decltype(result)>>(std::move(result));
+        manager_.client_info(sender, [reply, sender](Result<ClientInfo> info) {
+            complete("GetClientInfo", sender, *reply, [&] {
+                if (!info.ok()) throw to_dbus_error(info.error());
+                reply->returnResults(info_dict(info.value()));
             });
         });
     });

@@ -63,6 +63,8 @@ private:
                               uint64_t size, uint32_t flags,
                               std::map<std::string, sdbus::Variant> options) override;
     void GetStatistics(sdbus::Result<std::map<std::string, uint64_t>>&& result) override;
+    void ReloadPolicy(sdbus::Result<uint32_t, uint32_t, std::vector<std::string>>&& result) override;
+    void GetClientInfo(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) override;
     std::string Version() override;
     std::string Status() override;
 

@@ -63,14 +63,15 @@ channel::Frame error_frame(uint64_t tag, const Error& error) {
 class SessionChannel : public std::enable_shared_from_this<SessionChannel> {
 public:
     SessionChannel(uint64_t id, UniqueFd socket, std::string owner, std::shared_ptr<Session> session,
-                   const Config& config, Manager& manager, ChannelHub& hub)
+                   Manager& manager, ChannelHub& hub)
         : id_(id),
           socket_(std::move(socket)),
           owner_(std::move(owner)),
           session_(std::move(session)),
           manager_(manager),
           hub_(hub),
-          reader_({.max_body_bytes = config.limits.max_call_memref_bytes +
+          // The owner's own limit, as it stood when the channel opened.
+          reader_({.max_body_bytes = manager.limits_for(owner_).max_call_memref_bytes +
                                      channel::body_overhead(channel::kMaxParams),
                    .accept_requests = true,
                    .accept_replies = false}) {}
@@ -226,7 +227,7 @@ Result<UniqueFd> ChannelHub::open(const std::string& caller, const std::shared_p
     size_t open_on_session = 0;
     for (const auto& [id, channel] : channels_)
         if (!channel->closed() && channel->session_id() == session->id()) ++open_on_session;
-    uint32_t limit = config_.limits.max_channels_per_session;
+    uint32_t limit = manager_.limits_for(caller).max_channels_per_session;
     if (open_on_session >= limit)
         return Error(ErrorKind::LimitExceeded)
                << "session '" << session->id() << "' already has " << open_on_session
@@ -241,7 +242,7 @@ Result<UniqueFd> ChannelHub::open(const std::string& caller, const std::shared_p
     if (fcntl(ours.get(), F_SETFL, O_NONBLOCK) < 0) return ErrnoError() << "creating a session channel";
 
     uint64_t id = next_id_++;
-    auto channel = std::make_shared<SessionChannel>(id, std::move(ours), caller, session, config_,
+    auto channel = std::make_shared<SessionChannel>(id, std::move(ours), caller, session,
                                                     manager_, *this);
     TEED_TRY(channel->start(loop_.event()));
     channels_.emplace(id, std::move(channel));

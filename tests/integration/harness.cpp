@@ -574,7 +574,16 @@ std::vector<std::string> TestBus::configuration_problems() const {
 // ----- TeedDaemon -----
 
 TeedDaemon::TeedDaemon(const TestBus& bus, std::vector<std::string> args)
-    : TeedDaemon(bus, TeedOptions{std::move(args), std::nullopt, {}, std::chrono::seconds(10)}) {}
+    : TeedDaemon(bus, TeedOptions{.args = std::move(args)}) {}
+
+void write_policy_file(const std::string& dir, const std::string& name, const std::string& json) {
+    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) fail_errno("mkdir '" + dir + "'");
+    if (chmod(dir.c_str(), 0755) < 0) fail_errno("chmod '" + dir + "'");
+    write_file(dir + "/" + name, json);
+    if (chmod((dir + "/" + name).c_str(), 0644) < 0) fail_errno("chmod '" + dir + "/" + name + "'");
+}
+
+std::string shipped_policy_dir() { return std::string(TEED_SOURCE_DIR) + "/systemd/policy.d"; }
 
 TeedDaemon::TeedDaemon(const TestBus& bus, TeedOptions options) {
     const char* binary = require_tool_path(TEED_BINARY, "teed");
@@ -614,6 +623,14 @@ TeedDaemon::TeedDaemon(const TestBus& bus, TeedOptions options) {
         }
         argv.insert(argv.end(), {binary, "--bus-address", bus.address()});
         argv.insert(argv.end(), options.args.begin(), options.args.end());
+        if (!options.policy_dirs) {
+            write_policy_file(runner_policy_dir(), "90-test-runner.json",
+                              R"({"version": 1, "rules": [{"name": "test-runner", "match": {"users": [)" +
+                                  std::to_string(geteuid()) +
+                                  R"(]}, "allow": {"sessions": {}}}]})");
+            options.policy_dirs = {shipped_policy_dir(), runner_policy_dir()};
+        }
+        for (const auto& policy_dir : *options.policy_dirs) argv.push_back("--policy-dir=" + policy_dir);
 
         Environment env = options.env;
         env["NOTIFY_SOCKET"] = notify_path;

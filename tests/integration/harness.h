@@ -179,7 +179,15 @@ struct TeedOptions {
     std::optional<Identity> as;
     Environment env;
     std::chrono::milliseconds ready_timeout = std::chrono::seconds(10);
+    // teed's policy directories (--policy-dir). Default: the shipped systemd/policy.d, then a
+    // file that lets the user running the tests (root in CI) open every session, since most tests
+    // are about something other than the policy. The policy tests name their own.
+    std::optional<std::vector<std::string>> policy_dirs;
 };
+
+// Writes `json` as `dir`/`name` (mode 0644, `dir` created 0755) for teed's --policy-dir.
+void write_policy_file(const std::string& dir, const std::string& name, const std::string& json);
+std::string shipped_policy_dir();  // systemd/policy.d in the source tree
 
 // The teed binary under test, started with --bus-address and the options' arguments, and
 // NOTIFY_SOCKET pointing at a datagram socket the harness owns. The constructor returns once teed
@@ -188,6 +196,8 @@ class TeedDaemon {
 public:
     explicit TeedDaemon(const TestBus& bus, TeedOptions options = {});
     TeedDaemon(const TestBus& bus, std::vector<std::string> args);
+    // The directory of the harness's default policy file for the test runner (TeedOptions).
+    std::string runner_policy_dir() const { return directory_.path() + "/policy-runner"; }
     // SIGTERM, then SIGKILL if teed has not exited after five seconds.
     ~TeedDaemon();
     TeedDaemon(const TeedDaemon&) = delete;

@@ -26,7 +26,7 @@ public:
         ++lookups;
         done(creds);
     }
-    Credentials creds{.uid = 65534, .groups = {65534}, .pid = 1};
+    Credentials creds{.uid = 65534, .groups = {65534}, .pid = 1, .gid = 65534};
     int lookups = 0;
 };
 
@@ -36,7 +36,9 @@ protected:
         loop_ = EventLoop::create().value();
         ASSERT_TRUE(devices_.add(make_simulated_node({})).ok());
         workers_ = std::make_unique<WorkerPool>(4);
-        manager_ = std::make_unique<Manager>(config_, devices_, *loop_, *workers_, credentials_);
+        policy_.install(allow_everything());
+        manager_ = std::make_unique<Manager>(config_, devices_, *loop_, *workers_, credentials_,
+                                             policy_);
     }
     void TearDown() override {
         manager_.reset();
@@ -75,8 +77,16 @@ protected:
         return std::move(*result);
     }
 
+    // One rule for everyone, every session: these tests are about the manager's flows; the
+    // policy's own decisions are tested in policy_test.cpp and end to end in the policy matrix.
+    static std::shared_ptr<const Policy> allow_everything() {
+        PolicyRule rule{.name = "everything", .allow_sessions = SessionScope{}};
+        return std::make_shared<const Policy>(std::vector<PolicyRule>{rule});
+    }
+
     Config config_;
     FixedCredentials credentials_;
+    PolicyStore policy_{{}};
     DeviceRegistry devices_;
     std::unique_ptr<EventLoop> loop_;
     std::unique_ptr<WorkerPool> workers_;
@@ -220,6 +230,98 @@ TEST_F(AManager, RefusesGroupLoginsForGroupsTheClientIsNotIn) {
     auto r = open(":1.1", {.uuid = kWhoami, .login = gp::kLoginGroup, .connection_data = 4242});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::AccessDenied);
+}
+
+TEST_F(AManager, RefusesWhatThePolicyDeniesNamingTheRuleAndCreatesNothing) {
+    PolicyRule hello_only{.name = "hello-only",
+                          .source = "10-test.json:3",
+                          .allow_sessions = SessionScope{.tas = std::vector<Uuid>{Uuid::parse(kHello).value()}}};
+    policy_.install(std::make_shared<const Policy>(std::vector<PolicyRule>{hello_only}));
+    EXPECT_TRUE(open_ok(":1.1", kHello));
+    auto denied = open(":1.1", {.uuid = kSleep});
+    ASSERT_FALSE(denied.ok());
+    EXPECT_EQ(denied.error().kind(), ErrorKind::AccessDenied);
+    EXPECT_NE(denied.error().message().find("rule 'default'"), std::string::npos)
+        << denied.error().message();
+    EXPECT_EQ(manager_->statistics().sessions, 1u);
+    EXPECT_EQ(manager_->statistics().calls_in_flight, 0u);
+}
+
+TEST_F(AManager, AppliesANewPolicyToNewRequestsAndKeepsOpenSessions) {
+    auto session = open_ok(":1.1", kHello);
+    ASSERT_TRUE(session);
+    policy_.install(std::make_shared<const Policy>());  // denies everything
+    EXPECT_EQ(open(":1.1", {.uuid = kHello}).error().kind(), ErrorKind::AccessDenied);
+    auto reply = invoke(":1.1", session, 0, {GpParam::value_inout(1)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->params[0].a, 2u);
+}
+
+TEST_F(AManager, TakesAClientsLimitsFromThePolicyAndRecomputesThemOnReload) {
+    PolicyRule everything{.name = "everything", .allow_sessions = SessionScope{}};
+    everything.limits.max_sessions_per_client = 1;
+    policy_.install(std::make_shared<const Policy>(std::vector<PolicyRule>{everything}));
+    ASSERT_TRUE(open_ok(":1.1", kHello));
+    auto second = open(":1.1", {.uuid = kHello});
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().kind(), ErrorKind::LimitExceeded);
+    EXPECT_NE(second.error().message().find("max_sessions_per_client=1"), std::string::npos);
+    everything.limits.max_sessions_per_client = 2;
+    policy_.install(std::make_shared<const Policy>(std::vector<PolicyRule>{everything}));
+    EXPECT_TRUE(open_ok(":1.1", kHello));
+    EXPECT_EQ(manager_->limits_for(":1.1").max_sessions_per_client, 2u);
+}
+
+TEST_F(AManager, EnforcesTheGlobalLimitsOfThePolicy) {
+    GlobalLimitOverrides global{.max_sessions_total = 1};
+    PolicyRule everything{.name = "everything", .allow_sessions = SessionScope{}};
+    policy_.install(std::make_shared<const Policy>(std::vector<PolicyRule>{everything}, global));
+    ASSERT_TRUE(open_ok(":1.1", kHello));
+    auto other = open(":1.2", {.uuid = kHello});
+    ASSERT_FALSE(other.ok());
+    EXPECT_NE(other.error().message().find("max_sessions_total=1"), std::string::npos);
+}
+
+TEST_F(AManager, RefusesApplicationLoginsUntilThePolicyAllowsOne) {
+    EXPECT_EQ(open(":1.1", {.uuid = kWhoami, .login = gp::kLoginApplication}).error().kind(),
+              ErrorKind::NotSupported);
+    PolicyRule apps{.name = "apps",
+                    .allow_sessions = SessionScope{.logins = std::vector<uint32_t>{gp::kLoginApplication}}};
+    policy_.install(std::make_shared<const Policy>(std::vector<PolicyRule>{apps}));
+    auto session = open_ok(":1.1", kWhoami, gp::kLoginApplication);
+    ASSERT_TRUE(session);
+    EXPECT_EQ(session->login(), gp::kLoginApplication);
+    GpParam login;
+    login.type = gp::kValueOutput;
+    auto reply = invoke(":1.1", session, 0, {login, GpParam::temp_output(16)});
+    ASSERT_TRUE(reply.ok());
+    // The kernel has no application identity: the TA sees the login without it.
+    EXPECT_EQ(reply->params[0].a, gp::kLoginPublic);
+    // Allowed for APPLICATION is not allowed for USER_APPLICATION.
+    EXPECT_EQ(open(":1.1", {.uuid = kWhoami, .login = gp::kLoginUserApplication}).error().kind(),
+              ErrorKind::AccessDenied);
+}
+
+TEST_F(AManager, RefusesSharedMemoryPastTheClientsByteQuota) {
+    config_.limits.max_shm_bytes_per_client = 3 * 4096;
+    auto allocate = [&](uint64_t size) {
+        std::optional<Result<void>> result;
+        manager_->allocate_shared_memory(":1.1", {.size = size, .flags = 3}, [&](auto r) {
+            result.emplace(r.ok() ? Result<void>{} : Result<void>(std::move(r).error()));
+        });
+        run_until([&] { return result.has_value(); });
+        return std::move(*result);
+    };
+    EXPECT_TRUE(allocate(2 * 4096).ok());
+    auto refused = allocate(2 * 4096);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().kind(), ErrorKind::LimitExceeded);
+    EXPECT_NE(refused.error().message().find("max_shm_bytes_per_client=12288"), std::string::npos)
+        << refused.error().message();
+    EXPECT_TRUE(allocate(4096).ok());
+    EXPECT_EQ(manager_->statistics().shared_memory_bytes, 3u * 4096);
+    manager_->client_vanished(":1.1");
+    EXPECT_EQ(manager_->statistics().shared_memory_bytes, 0u);
 }
 
 }  // namespace
