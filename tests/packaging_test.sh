@@ -24,7 +24,13 @@ c++ "$here/client/examples/hello_world.cpp" $(pkg-config --cflags --libs --stati
   -o "$work/hello_world"
 
 start_private_bus "$work"
-start_teed "$work" --simulate --no-hardware
+# The installed policy, plus a rule for whoever runs this (the installed one admits group tee).
+shipped=$(find "$work/root" -type d -path '*/teed/policy.d' -print -quit)
+[ -n "$shipped" ] || die "the shipped policy.d was not installed"
+mkdir -p "$work/policy.d"
+printf '{"version": 1, "rules": [{"name": "packaging-test", "match": {"users": [%s]}, "allow": {"sessions": {}}}]}\n' \
+  "$(id -u)" >"$work/policy.d/90-packaging-test.json"
+start_teed "$work" --simulate --no-hardware --policy-dir="$shipped" --policy-dir="$work/policy.d"
 output=$("$work/hello_world" "$TEED_BUS_ADDRESS")
 echo "$output"
 [ "$output" = "42 -> 43" ] || die "unexpected output: $output"
