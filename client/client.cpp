@@ -399,6 +399,18 @@ void Client::close_session(const std::string& session_path) {
     translate_errors([&] { impl_->manager.CloseSession(sdbus::ObjectPath(session_path)); });
 }
 
+ClientInfo Client::client_info() {
+    return translate_errors(
+        [&] { return detail::client_info_from_wire(impl_->manager.GetClientInfo()); });
+}
+
+PolicyReload Client::reload_policy() {
+    return translate_errors([&] {
+        auto [files, rules, warnings] = impl_->manager.ReloadPolicy();
+        return PolicyReload{files, rules, std::move(warnings)};
+    });
+}
+
 std::string Client::unique_name() const { return impl_->bus->unique_name(); }
 
 namespace {

@@ -37,6 +37,18 @@ int run_status(client::Client& client, const Arguments& args) {
     return kExitOk;
 }
 
+int run_client_info(client::Client& client, const Arguments& args) {
+    auto info = client.client_info();
+    std::cout << (args.json ? json_line(client_info_json(info)) : format_client_info(info));
+    return kExitOk;
+}
+
+int run_reload_policy(client::Client& client, const Arguments& args) {
+    auto reload = client.reload_policy();
+    std::cout << (args.json ? json_line(policy_reload_json(reload)) : format_policy_reload(reload));
+    return kExitOk;
+}
+
 client::OpenOptions open_options(const Arguments& args) {
     client::OpenOptions options;
     options.device = args.device;
@@ -101,6 +113,8 @@ int run(const Arguments& args) {
             case Command::Status: return run_status(client, args);
             case Command::Open: return run_open(client, args);
             case Command::Invoke: return run_invoke(client, args);
+            case Command::ClientInfo: return run_client_info(client, args);
+            case Command::ReloadPolicy: return run_reload_policy(client, args);
             case Command::Help: break;
         }
         std::cout << usage();

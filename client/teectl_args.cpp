@@ -193,6 +193,8 @@ Result<Command> parse_command(std::string_view name) {
     if (name == "status") return Command::Status;
     if (name == "open") return Command::Open;
     if (name == "invoke") return Command::Invoke;
+    if (name == "client-info") return Command::ClientInfo;
+    if (name == "reload-policy") return Command::ReloadPolicy;
     if (name == "help") return Command::Help;
     return usage_error() << "unknown command '" << name << "'";
 }
@@ -323,6 +325,9 @@ Commands:
   invoke UUID COMMAND [SESSION OPTIONS] [--cancel-id N] [PARAMS]
                           open a session, invoke COMMAND once, print the output parameters,
                           close the session
+  client-info             what teed knows of you: identity, matching policy rules, limits,
+                          usage
+  reload-policy           re-read teed's policy files; root or teed's user
   help                    show this text
 
 Options:

@@ -15,7 +15,7 @@
 
 namespace teed::teectl {
 
-enum class Command { Help, Devices, Status, Open, Invoke };
+enum class Command { Help, Devices, Status, Open, Invoke, ClientInfo, ReloadPolicy };
 
 struct Arguments {
     Command command = Command::Help;

@@ -1,7 +1,9 @@
 #include "client/teectl_output.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include <json/writer.h>
@@ -70,6 +72,40 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
         if (!out.empty()) out += separator;
         out += item;
     }
+    return out;
+}
+
+// A number, or "-" for the value that stands for "not known".
+std::string number_or_dash(uint64_t value, uint64_t unknown) {
+    return value == unknown ? "-" : std::to_string(value);
+}
+
+std::string text_or_dash(const std::string& text) {
+    return text.empty() ? "-" : text;
+}
+
+std::string list_or_dash(const std::vector<std::string>& items) {
+    return items.empty() ? "-" : join(items, " ");
+}
+
+// "name:\n" then "  key: value\n" for each entry, sorted by key (std::map's order).
+std::string format_block(std::string_view name, const std::map<std::string, uint64_t>& entries) {
+    std::string out = std::string(name) + ":" + (entries.empty() ? " -\n" : "\n");
+    for (const auto& [key, value] : entries)
+        out += "  " + key + ": " + std::to_string(value) + "\n";
+    return out;
+}
+
+template <typename T>
+Json::Value json_array(const std::vector<T>& items) {
+    Json::Value out(Json::arrayValue);
+    for (const auto& item : items) out.append(item);
+    return out;
+}
+
+Json::Value json_object(const std::map<std::string, uint64_t>& entries) {
+    Json::Value out(Json::objectValue);
+    for (const auto& [key, value] : entries) out[key] = Json::UInt64(value);
     return out;
 }
 
@@ -189,6 +225,55 @@ Json::Value status_json(const std::string& version, const std::string& status) {
     Json::Value out(Json::objectValue);
     out["version"] = version;
     out["status"] = status;
+    return out;
+}
+
+std::string format_client_info(const client::ClientInfo& info) {
+    std::vector<std::string> groups;
+    for (uint32_t gid : info.groups) groups.push_back(std::to_string(gid));
+    std::string out;
+    out += "uid: " + number_or_dash(info.uid, UINT32_MAX) + "\n";
+    out += "gid: " + number_or_dash(info.gid, UINT32_MAX) + "\n";
+    out += "groups: " + list_or_dash(groups) + "\n";
+    out += "pid: " + number_or_dash(info.pid, 0) + "\n";
+    out += "unit: " + text_or_dash(info.unit) + "\n";
+    out += "executable: " + text_or_dash(info.executable) + "\n";
+    out += "application_identity: " + text_or_dash(info.application_identity) + "\n";
+    out += std::string("application_logins: ") + (info.application_logins ? "yes" : "no") + "\n";
+    out += "rules: " + list_or_dash(info.rules) + "\n";
+    out += format_block("limits", info.limits);
+    out += format_block("usage", info.usage);
+    return out;
+}
+
+Json::Value client_info_json(const client::ClientInfo& info) {
+    Json::Value out(Json::objectValue);
+    out["uid"] = Json::UInt(info.uid);
+    out["gid"] = Json::UInt(info.gid);
+    out["groups"] = json_array(info.groups);
+    out["pid"] = Json::UInt(info.pid);
+    out["unit"] = info.unit;
+    out["executable"] = info.executable;
+    out["application_identity"] = info.application_identity;
+    out["application_logins"] = info.application_logins;
+    out["rules"] = json_array(info.rules);
+    out["limits"] = json_object(info.limits);
+    out["usage"] = json_object(info.usage);
+    return out;
+}
+
+std::string format_policy_reload(const client::PolicyReload& reload) {
+    std::string out = "policy reloaded: " + std::to_string(reload.files) + " file(s), " +
+                      std::to_string(reload.rules) + " rule(s)\n";
+    for (const auto& warning : reload.warnings) out += "warning: " + warning + "\n";
+    return out;
+}
+
+Json::Value policy_reload_json(const client::PolicyReload& reload) {
+    Json::Value out(Json::objectValue);
+    out["files"] = Json::UInt(reload.files);
+    out["rules"] = Json::UInt(reload.rules);
+    out["warnings"] = json_array(reload.warnings);
     return out;
 }
 

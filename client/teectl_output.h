@@ -41,6 +41,18 @@ Json::Value devices_json(const std::vector<client::DeviceInfo>& devices);
 std::string format_status(const std::string& version, const std::string& status);
 Json::Value status_json(const std::string& version, const std::string& status);
 
+// "uid: 1000", "groups: 1000 995", "unit: -" (- for what teed does not know), ..., "rules: a b",
+// then a "limits:" and a "usage:" block with one indented "name: value" line each, by name.
+std::string format_client_info(const client::ClientInfo& info);
+// {"uid", "gid", "groups": [...], "pid", "unit", "executable", "application_identity",
+//  "application_logins", "rules": [...], "limits": {...}, "usage": {...}}, as teed reported them.
+Json::Value client_info_json(const client::ClientInfo& info);
+
+// "policy reloaded: 2 file(s), 3 rule(s)\n", then one "warning: FILE:LINE: REASON" line each.
+std::string format_policy_reload(const client::PolicyReload& reload);
+// {"files", "rules", "warnings": [...]}
+Json::Value policy_reload_json(const client::PolicyReload& reload);
+
 // {"error": name, "message": message}
 Json::Value error_json(const std::string& name, const std::string& message);
 

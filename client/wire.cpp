@@ -4,6 +4,17 @@
 
 namespace teed::client::detail {
 
+namespace {
+
+// Stores the value of `key` in `field` when `info` has it with type T.
+template <typename T>
+void read_key(const std::map<std::string, sdbus::Variant>& info, const char* key, T& field) {
+    auto it = info.find(key);
+    if (it != info.end() && it->second.containsValueOfType<T>()) field = it->second.get<T>();
+}
+
+}  // namespace
+
 std::vector<WireParam> to_wire(const std::vector<Param>& params) {
     std::vector<WireParam> wire;
     wire.reserve(params.size());
@@ -36,6 +47,22 @@ WireOptions call_options(std::optional<uint32_t> cancel_id) {
     WireOptions options;
     if (cancel_id) options.emplace("cancel_id", sdbus::Variant(*cancel_id));
     return options;
+}
+
+ClientInfo client_info_from_wire(const std::map<std::string, sdbus::Variant>& info) {
+    ClientInfo out;
+    read_key(info, "uid", out.uid);
+    read_key(info, "gid", out.gid);
+    read_key(info, "groups", out.groups);
+    read_key(info, "pid", out.pid);
+    read_key(info, "unit", out.unit);
+    read_key(info, "executable", out.executable);
+    read_key(info, "application_identity", out.application_identity);
+    read_key(info, "application_logins", out.application_logins);
+    read_key(info, "rules", out.rules);
+    read_key(info, "limits", out.limits);
+    read_key(info, "usage", out.usage);
+    return out;
 }
 
 }  // namespace teed::client::detail

@@ -24,6 +24,11 @@ std::vector<Param> from_wire(std::vector<WireParam>&& params);
 // The a{sv} options of OpenSession and Invoke: "cancel_id" (u) when set.
 WireOptions call_options(std::optional<uint32_t> cancel_id);
 
+// The a{sv} of Manager.GetClientInfo. A key that is missing, or that carries another type than
+// the documented one, leaves the field's default; unknown keys are ignored, so that a newer teed
+// may add some.
+ClientInfo client_info_from_wire(const std::map<std::string, sdbus::Variant>& info);
+
 using PropertyMap = std::map<std::string, sdbus::Variant>;
 
 // The property `name` from `properties` (one interface's entry in GetManagedObjects), or, when it

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -137,6 +138,38 @@ struct ClientOptions {
     std::chrono::milliseconds long_call_timeout = std::chrono::minutes(10);
 };
 
+// What teed knows of the calling connection (Manager.GetClientInfo): its identity as teed
+// resolved it, the policy rules that match it, its effective limits and what it uses now; the
+// facts behind an AccessDenied or LimitExceeded. A field teed did not send keeps its default
+// here, and keys this library does not know are ignored.
+struct ClientInfo {
+    uint32_t uid = UINT32_MAX;     // UINT32_MAX: not reported
+    uint32_t gid = UINT32_MAX;     // the effective (primary) gid; UINT32_MAX when teed cannot tell
+    std::vector<uint32_t> groups;  // every group the bus reports, the primary one included
+    uint32_t pid = 0;              // 0: not reported
+    std::string unit;              // the systemd unit of its cgroup; empty when none
+    std::string executable;        // its executable's path; empty when teed cannot read it
+    // The UUID teed gives this executable for the APPLICATION logins; the nil UUID when unknown.
+    std::string application_identity;
+    // Whether the policy enables the APPLICATION logins for anyone.
+    bool application_logins = false;
+    // The names of the policy rules that match this client, in the policy's order.
+    std::vector<std::string> rules;
+    // Its effective limits by name, e.g. "max_sessions_per_client" (docs/configuration.md); the
+    // global ones ("max_clients", "..._total") are included.
+    std::map<std::string, uint64_t> limits;
+    // What it holds now: "sessions", "shared_memory", "shared_memory_bytes", "calls_in_flight".
+    std::map<std::string, uint64_t> usage;
+};
+
+// The outcome of a policy reload (Manager.ReloadPolicy) that teed put in force.
+struct PolicyReload {
+    uint32_t files = 0;  // policy files read
+    uint32_t rules = 0;  // rules now in force
+    // Problems that did not stop the reload, each "FILE:LINE: REASON" (e.g. an unknown user).
+    std::vector<std::string> warnings;
+};
+
 class Client;
 class SharedMemory;
 
@@ -238,6 +271,14 @@ public:
     SharedMemory register_shared_memory(uint64_t size, uint32_t flags, const std::string& device = "");
     // Device memory from teed (Manager.AllocateSharedMemory), mapped through the fd it returns.
     SharedMemory allocate_shared_memory(uint64_t size, uint32_t flags, const std::string& device = "");
+
+    // Manager.GetClientInfo: what teed knows of this connection (see ClientInfo).
+    ClientInfo client_info();
+    // Manager.ReloadPolicy: teed reads its policy files again and puts them in force, as on
+    // SIGHUP. Only root and teed's own user may call it (org.teed.Teed1.Error.AccessDenied for
+    // others). When a file is invalid the previous policy stays and this throws
+    // org.teed.Teed1.Error.InvalidArgument whose message lists each problem as FILE:LINE: REASON.
+    PolicyReload reload_policy();
 
     // This connection's unique bus name, e.g. ":1.42".
     std::string unique_name() const;

@@ -1,6 +1,8 @@
 #include "teed/client.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -84,6 +86,55 @@ TEST(DeviceProperties, ComeFromTheListWhenPresentAndTyped) {
     EXPECT_EQ(fetched, 1);
     EXPECT_EQ(detail::property_or<uint32_t>(props, "ImplementationId", [] { return 7u; }), 7u)
         << "a property of the wrong type is read again from the object";
+}
+
+TEST(ClientInfoFromWire, ReadsEveryDocumentedKey) {
+    std::map<std::string, sdbus::Variant> wire;
+    wire.emplace("uid", sdbus::Variant(uint32_t{1000}));
+    wire.emplace("gid", sdbus::Variant(uint32_t{1001}));
+    wire.emplace("groups", sdbus::Variant(std::vector<uint32_t>{1001, 995}));
+    wire.emplace("pid", sdbus::Variant(uint32_t{4242}));
+    wire.emplace("unit", sdbus::Variant(std::string("session-2.scope")));
+    wire.emplace("executable", sdbus::Variant(std::string("/usr/bin/teectl")));
+    wire.emplace("application_identity",
+                 sdbus::Variant(std::string("3c1b3f5e-8b1e-5a43-9c0a-2f4e0d6b7a11")));
+    wire.emplace("application_logins", sdbus::Variant(true));
+    wire.emplace("rules", sdbus::Variant(std::vector<std::string>{"tee-group-sessions"}));
+    wire.emplace("limits", sdbus::Variant(std::map<std::string, uint64_t>{{"max_clients", 64}}));
+    wire.emplace("usage", sdbus::Variant(std::map<std::string, uint64_t>{{"sessions", 2}}));
+
+    ClientInfo info = detail::client_info_from_wire(wire);
+    EXPECT_EQ(info.uid, 1000u);
+    EXPECT_EQ(info.gid, 1001u);
+    EXPECT_EQ(info.groups, (std::vector<uint32_t>{1001, 995}));
+    EXPECT_EQ(info.pid, 4242u);
+    EXPECT_EQ(info.unit, "session-2.scope");
+    EXPECT_EQ(info.executable, "/usr/bin/teectl");
+    EXPECT_EQ(info.application_identity, "3c1b3f5e-8b1e-5a43-9c0a-2f4e0d6b7a11");
+    EXPECT_TRUE(info.application_logins);
+    EXPECT_EQ(info.rules, std::vector<std::string>{"tee-group-sessions"});
+    EXPECT_EQ(info.limits, (std::map<std::string, uint64_t>{{"max_clients", 64}}));
+    EXPECT_EQ(info.usage, (std::map<std::string, uint64_t>{{"sessions", 2}}));
+}
+
+TEST(ClientInfoFromWire, IgnoresUnknownKeysAndKeepsDefaultsForMissingOrMistypedOnes) {
+    std::map<std::string, sdbus::Variant> wire;
+    wire.emplace("uid", sdbus::Variant(uint32_t{1000}));
+    wire.emplace("gid", sdbus::Variant(std::string("1000")));  // not a 'u'
+    wire.emplace("seat", sdbus::Variant(std::string("seat0")));  // a key from a newer teed
+    wire.emplace("quota", sdbus::Variant(std::map<std::string, uint64_t>{{"x", 1}}));
+
+    ClientInfo info = detail::client_info_from_wire(wire);
+    EXPECT_EQ(info.uid, 1000u);
+    EXPECT_EQ(info.gid, UINT32_MAX) << "a mistyped key counts as missing";
+    EXPECT_TRUE(info.groups.empty());
+    EXPECT_EQ(info.pid, 0u);
+    EXPECT_TRUE(info.unit.empty());
+    EXPECT_FALSE(info.application_logins);
+    EXPECT_TRUE(info.rules.empty());
+    EXPECT_TRUE(info.limits.empty());
+    EXPECT_TRUE(info.usage.empty());
+    EXPECT_EQ(detail::client_info_from_wire({}).uid, UINT32_MAX);
 }
 
 TEST(AnError, KeepsTheDbusNameAndMessage) {

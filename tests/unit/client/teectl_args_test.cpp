@@ -132,6 +132,34 @@ TEST(ATeectlParser, TreatsHelpAsACommand) {
     EXPECT_EQ(parse_ok({"help"}).command, Command::Help);
 }
 
+TEST(ATeectlParser, ParsesClientInfoAndReloadPolicy) {
+    EXPECT_EQ(parse_ok({"client-info"}).command, Command::ClientInfo);
+    auto json = parse_ok({"client-info", "--json", "--bus-address=unix:path=/tmp/bus"});
+    EXPECT_EQ(json.command, Command::ClientInfo);
+    EXPECT_TRUE(json.json);
+    EXPECT_EQ(json.bus_address, "unix:path=/tmp/bus");
+    EXPECT_EQ(parse_ok({"--json", "reload-policy"}).command, Command::ReloadPolicy);
+}
+
+TEST(ATeectlParser, RejectsArgumentsAndSessionOptionsOnClientInfoAndReloadPolicy) {
+    EXPECT_NE(parse_error({"client-info", "me"}).find("unexpected argument 'me'"),
+              std::string::npos);
+    EXPECT_NE(parse_error({"reload-policy", "/etc/teed/policy.d"}).find("unexpected argument"),
+              std::string::npos);
+    auto message = parse_error({"client-info", "--login", "user"});
+    EXPECT_NE(message.find("'client-info' does not take '--login'"), std::string::npos) << message;
+    message = parse_error({"reload-policy", "--value-in", "1"});
+    EXPECT_NE(message.find("'reload-policy' does not take '--value-in'"), std::string::npos)
+        << message;
+}
+
+TEST(ATeectlUsage, NamesEveryCommand) {
+    for (const char* command :
+         {"devices", "status", "open", "invoke", "client-info", "reload-policy"}) {
+        EXPECT_NE(usage().find(std::string("\n  ") + command + " "), std::string::npos) << command;
+    }
+}
+
 TEST(ATeectlParser, TakesInoutCapacityAfterTheLastColon) {
     auto sized = parse_ok({"invoke", kUuid, "0", "--inout", "abc:16"});
     ASSERT_EQ(sized.params.size(), 1u);

@@ -182,6 +182,93 @@ TEST(AStatusReport, PrintsVersionAndStatus) {
     EXPECT_EQ(json["status"].asString(), "ok");
 }
 
+client::ClientInfo member_info() {
+    client::ClientInfo info;
+    info.uid = 1000;
+    info.gid = 1000;
+    info.groups = {1000, 995};
+    info.pid = 4242;
+    info.executable = "/usr/bin/teectl";
+    info.application_identity = "3c1b3f5e-8b1e-5a43-9c0a-2f4e0d6b7a11";
+    info.rules = {"tee-group-sessions"};
+    info.limits = {{"max_sessions_per_client", 16}, {"max_clients", 64},
+                   {"max_shm_bytes_total", UINT64_MAX}};
+    info.usage = {{"sessions", 1}, {"calls_in_flight", 0}};
+    return info;
+}
+
+TEST(AClientInfoReport, PrintsIdentityRulesThenLimitsAndUsageSortedByName) {
+    EXPECT_EQ(format_client_info(member_info()),
+              "uid: 1000\n"
+              "gid: 1000\n"
+              "groups: 1000 995\n"
+              "pid: 4242\n"
+              "unit: -\n"
+              "executable: /usr/bin/teectl\n"
+              "application_identity: 3c1b3f5e-8b1e-5a43-9c0a-2f4e0d6b7a11\n"
+              "application_logins: no\n"
+              "rules: tee-group-sessions\n"
+              "limits:\n"
+              "  max_clients: 64\n"
+              "  max_sessions_per_client: 16\n"
+              "  max_shm_bytes_total: 18446744073709551615\n"
+              "usage:\n"
+              "  calls_in_flight: 0\n"
+              "  sessions: 1\n");
+}
+
+TEST(AClientInfoReport, ShowsADashForWhatTeedDoesNotKnow) {
+    client::ClientInfo info;  // nothing reported
+    info.application_logins = true;
+    EXPECT_EQ(format_client_info(info),
+              "uid: -\ngid: -\ngroups: -\npid: -\nunit: -\nexecutable: -\n"
+              "application_identity: -\napplication_logins: yes\nrules: -\nlimits: -\nusage: -\n");
+    auto several = member_info();
+    several.rules = {"tee-group-sessions", "test-runner"};
+    several.unit = "session-2.scope";
+    auto text = format_client_info(several);
+    EXPECT_NE(text.find("\nrules: tee-group-sessions test-runner\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nunit: session-2.scope\n"), std::string::npos) << text;
+}
+
+TEST(AClientInfoReport, IsAJsonObjectWithTheSameFacts) {
+    auto json = parse_json(json_line(client_info_json(member_info())));
+    ASSERT_TRUE(json.isObject());
+    EXPECT_EQ(json["uid"].asUInt(), 1000u);
+    EXPECT_EQ(json["gid"].asUInt(), 1000u);
+    ASSERT_EQ(json["groups"].size(), 2u);
+    EXPECT_EQ(json["groups"][1].asUInt(), 995u);
+    EXPECT_EQ(json["pid"].asUInt(), 4242u);
+    EXPECT_EQ(json["unit"].asString(), "") << "JSON keeps teed's empty string";
+    EXPECT_EQ(json["executable"].asString(), "/usr/bin/teectl");
+    EXPECT_EQ(json["application_identity"].asString(), "3c1b3f5e-8b1e-5a43-9c0a-2f4e0d6b7a11");
+    EXPECT_FALSE(json["application_logins"].asBool());
+    ASSERT_TRUE(json["rules"].isArray());
+    EXPECT_EQ(json["rules"][0].asString(), "tee-group-sessions");
+    EXPECT_EQ(json["limits"]["max_sessions_per_client"].asUInt64(), 16u);
+    EXPECT_EQ(json["limits"]["max_shm_bytes_total"].asUInt64(), UINT64_MAX);
+    EXPECT_EQ(json["usage"]["sessions"].asUInt64(), 1u);
+    auto empty = parse_json(json_line(client_info_json({})));
+    EXPECT_TRUE(empty["rules"].isArray());
+    EXPECT_TRUE(empty["limits"].isObject());
+    EXPECT_TRUE(empty["usage"].isObject());
+}
+
+TEST(APolicyReloadReport, PrintsTheCountsAndEachWarning) {
+    client::PolicyReload reload{2, 3, {"/etc/teed/policy.d/10-x.json:4: unknown user 'ghost'"}};
+    EXPECT_EQ(format_policy_reload(reload),
+              "policy reloaded: 2 file(s), 3 rule(s)\n"
+              "warning: /etc/teed/policy.d/10-x.json:4: unknown user 'ghost'\n");
+    EXPECT_EQ(format_policy_reload({1, 1, {}}), "policy reloaded: 1 file(s), 1 rule(s)\n");
+    auto json = parse_json(json_line(policy_reload_json(reload)));
+    EXPECT_EQ(json["files"].asUInt(), 2u);
+    EXPECT_EQ(json["rules"].asUInt(), 3u);
+    ASSERT_TRUE(json["warnings"].isArray());
+    ASSERT_EQ(json["warnings"].size(), 1u);
+    EXPECT_EQ(json["warnings"][0].asString(), reload.warnings[0]);
+    EXPECT_TRUE(parse_json(json_line(policy_reload_json({}))).isMember("warnings"));
+}
+
 TEST(AnErrorReport, NamesTheDbusError) {
     auto json = parse_json(json_line(error_json("org.teed.Teed1.Error.NotFound", "no TA 'x'")));
     EXPECT_EQ(json["error"].asString(), "org.teed.Teed1.Error.NotFound");
