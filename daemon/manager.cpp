@@ -475,8 +475,10 @@ void Manager::caller_credentials(const std::string& caller,
                                  std::function<void(Result<const Credentials*>)> done) {
     auto client_or = clients_.find_or_create(caller, global_limits().max_clients);
     if (!client_or.ok()) {
-        log_warning("client refused", {{"TEED_CLIENT", caller},
-                                       {"TEED_ERROR", client_or.error().message()}});
+        // Through the audit trail: a refused client retrying must not flood the journal.
+        audit_.record({.event = AuditEvent::RequestDenied,
+                       .client = {.bus_name = caller},
+                       .reason = client_or.error().message()});
         return done(std::move(client_or).error());
     }
     Client& client = *client_or.value();

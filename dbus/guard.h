@@ -1,7 +1,7 @@
 #pragma once
 // Every D-Bus handler body runs inside dbus_guard(): sdbus-c++ 1.2 catches only sdbus::Error around
 // handlers and aborts the process on anything else, so every other exception becomes an
-// org.teed.Teed1.Error.Internal reply here, and every refusal is logged once.
+// org.teed.Teed1.Error.Internal reply here, and every refusal is logged once (log_refusal()).
 //
 //   void ManagerObject::CloseSession(sdbus::Result<>&& result, sdbus::ObjectPath path) {
 //       dbus_guard("CloseSession", caller(), [&] { ... });
@@ -20,12 +20,21 @@
 
 namespace teed {
 
-// Logs a refused call: what, who, and why.
+// Logs a refused call: what, who, and why. Only a failure of teed's own (Internal) is a warning:
+// a refusal the client caused is its business, and must not let it flood the journal past the
+// audit trail's rate limit (daemon/audit.h), which records the denials an operator needs.
+inline void log_refusal(const char* method, const std::string& caller, const std::string& name,
+                        const std::string& message) {
+    log_message(name == dbus_error_name(ErrorKind::Internal) ? LogLevel::Warning : LogLevel::Debug,
+                "call refused",
+                {{"TEED_METHOD", method},
+                 {"TEED_CLIENT", caller},
+                 {"TEED_ERROR_NAME", name},
+                 {"TEED_ERROR", message}});
+}
+
 inline void log_refusal(const char* method, const std::string& caller, const sdbus::Error& error) {
-    log_warning("call refused", {{"TEED_METHOD", method},
-                                 {"TEED_CLIENT", caller},
-                                 {"TEED_ERROR_NAME", error.getName()},
-                                 {"TEED_ERROR", error.getMessage()}});
+    log_refusal(method, caller, error.getName(), error.getMessage());
 }
 
 // Turns anything `body` throws into an sdbus::Error (rethrown for sdbus-c++ to reply with).

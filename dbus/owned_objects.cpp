@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "dbus/errors.h"
+#include "dbus/guard.h"
 
 namespace teed {
 
@@ -31,10 +32,7 @@ int reply_unknown_object(sd_bus_message* call) {
 void reply_error(sd_bus_message* call, const char* method, const Error& error) {
     std::string name = dbus_error_name(error.kind());
     std::string message = error.message();
-    log_warning("call refused", {{"TEED_METHOD", method},
-                                 {"TEED_CLIENT", sender_of(call)},
-                                 {"TEED_ERROR_NAME", name},
-                                 {"TEED_ERROR", message}});
+    log_refusal(method, sender_of(call), name, message);
     sd_bus_reply_method_errorf(call, name.c_str(), "%s", message.c_str());
 }
 

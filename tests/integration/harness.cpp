@@ -635,9 +635,11 @@ TeedDaemon::TeedDaemon(const TestBus& bus, TeedOptions options) {
         Environment env = options.env;
         env["NOTIFY_SOCKET"] = notify_path;
         UniqueFd log_fd = open_log(dir + "/teed.log");
+        // teed's stderr is the log file: a JOURNAL_STREAM inherited from a runner started by
+        // systemd would send its log, audit trail included, to the journal instead.
         SpawnSpec spec{argv,
                        build_environment(env, {"WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
-                                               "LISTEN_PID", "LISTEN_FDNAMES"}),
+                                               "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM"}),
                        std::nullopt, log_fd.get(), log_fd.get()};
         auto spawned = Clock::now();
         pid_ = spawn(spec);
