@@ -20,18 +20,13 @@
 
 namespace teed {
 
-// Logs a refused call: what, who, and why. Only a failure of teed's own (Internal) is a warning:
-// a refusal the client caused is its business, and must not let it flood the journal past the
-// audit trail's rate limit (daemon/audit.h), which records the denials an operator needs.
-inline void log_refusal(const char* method, const std::string& caller, const std::string& name,
-                        const std::string& message) {
-    log_message(name == dbus_error_name(ErrorKind::Internal) ? LogLevel::Warning : LogLevel::Debug,
-                "call refused",
-                {{"TEED_METHOD", method},
-                 {"TEED_CLIENT", caller},
-                 {"TEED_ERROR_NAME", name},
-                 {"TEED_ERROR", message}});
-}
+// Logs a refused call: what, who, and why. teed's own failures (Internal) are always warnings.
+// A refusal the client caused is a notice, and these are rate limited across all clients (20 per
+// 10 s, the dropped ones counted in the next line as TEED_SUPPRESSED): a client looping on a bad
+// request must not flood the journal. The denials an operator needs are also in the audit trail
+// (daemon/audit.h), rate limited per uid.
+void log_refusal(const char* method, const std::string& caller, const std::string& name,
+                 const std::string& message);
 
 inline void log_refusal(const char* method, const std::string& caller, const sdbus::Error& error) {
     log_refusal(method, caller, error.getName(), error.getMessage());
