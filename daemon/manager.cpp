@@ -488,20 +488,30 @@ void Manager::caller_credentials(const std::string& caller,
     client.credentials_requested = true;
     credentials_.lookup(caller, [this, alive = alive_, caller](Result<Credentials> creds) {
         if (!*alive) return;
-        Client* c = clients_.find(caller);
-        if (c == nullptr) return;  // gone meanwhile; its waiters went with it
-        auto waiters = std::move(c->credential_waiters);
-        c->credential_waiters.clear();
-        c->credentials_requested = false;
-        if (!creds.ok()) {
-            log_warning("cannot identify a client", {{"TEED_CLIENT", caller},
-                                                     {"TEED_ERROR", creds.error().message()}});
-            for (auto& waiter : waiters) waiter(creds.error());
-            return;
-        }
-        c->credentials = std::move(creds).value();
-        for (auto& waiter : waiters) waiter(&*c->credentials);
+        if (!creds.ok()) return credentials_found(caller, std::move(creds));
+        workers_.submit([this, alive, caller, creds = std::move(creds).value()]() mutable {
+            auto completed = credentials_.complete(std::move(creds));
+            loop_.post([this, alive, caller, completed = std::move(completed)]() mutable {
+                if (*alive) credentials_found(caller, std::move(completed));
+            });
+        });
     });
+}
+
+void Manager::credentials_found(const std::string& caller, Result<Credentials> creds) {
+    Client* c = clients_.find(caller);
+    if (c == nullptr) return;  // gone meanwhile; its waiters went with it
+    auto waiters = std::move(c->credential_waiters);
+    c->credential_waiters.clear();
+    c->credentials_requested = false;
+    if (!creds.ok()) {
+        log_warning("cannot identify a client", {{"TEED_CLIENT", caller},
+                                                 {"TEED_ERROR", creds.error().message()}});
+        for (auto& waiter : waiters) waiter(creds.error());
+        return;
+    }
+    c->credentials = std::move(creds).value();
+    for (auto& waiter : waiters) waiter(&*c->credentials);
 }
 
 void Manager::client_vanished(const std::string& unique_name) {

@@ -30,6 +30,10 @@ public:
     virtual ~CredentialsSource() = default;
     virtual void lookup(const std::string& unique_name,
                         std::function<void(Result<Credentials>)> done) = 0;
+    // Completes what lookup() found with what only the client's process can tell (its primary
+    // gid, unit and executable). Runs on a worker: it reads files and may act as the client. An
+    // error refuses the client.
+    virtual Result<Credentials> complete(Credentials creds) = 0;
 };
 
 struct OpenSessionRequest {
@@ -143,6 +147,7 @@ private:
     // max_clients, on its first request).
     void with_client(const std::string& caller, std::function<void(Result<Client*>)> next);
     const Limits& limits_of(Client& client);
+    void credentials_found(const std::string& caller, Result<Credentials> creds);
     Limits global_limits() const;
     void continue_open(Client& client, OpenSessionRequest request, OpenDone done);
     // Validates the request, without side effects.

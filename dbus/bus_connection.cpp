@@ -59,21 +59,6 @@ Result<Credentials> parse_credentials(sd_bus_message* reply) {
     return creds;
 }
 
-// Completes the bus's answer with what /proc says of the process the bus named. A client teed
-// cannot read is refused: a unit or group that cannot be known could hide it from a deny rule.
-Result<Credentials> with_process_facts(Credentials creds) {
-    auto peer = read_peer_process(creds.pid, creds.uid);
-    if (!peer.ok())
-        return Error(peer.error().kind() == ErrorKind::NotFound ? ErrorKind::Cancelled
-                                                                : ErrorKind::AccessDenied)
-               << "cannot verify the calling process (pid " << creds.pid
-               << "): " << peer.error().message();
-    creds.gid = peer->gid;
-    creds.unit = std::move(peer->unit);
-    creds.executable = std::move(peer->executable);
-    return creds;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<BusConnection>> BusConnection::open(const std::string& address) {
@@ -179,10 +164,8 @@ void BusConnection::lookup(const std::string& unique_name,
         const sd_bus_error* error = sd_bus_message_get_error(reply);
         if (error != nullptr)
             callback(Error(ErrorKind::NotFound) << "the bus does not know the caller: " << error->message);
-        else if (auto creds = parse_credentials(reply); creds.ok())
-            callback(with_process_facts(std::move(creds).value()));
         else
-            callback(std::move(creds).error());
+            callback(parse_credentials(reply));
         return 0;
     };
     int r = sd_bus_call_method_async(raw_bus_, nullptr, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -193,6 +176,41 @@ void BusConnection::lookup(const std::string& unique_name,
         lookups_.erase(id);
         failed(ErrnoError(-r) << "asking the bus for the caller's credentials");
     }
+}
+
+namespace {
+
+Result<PeerProcess> read_peer_process_as_teed(const Credentials& creds) {
+    auto peer = read_peer_process(creds.pid, creds.uid);
+    if (!peer.ok())
+        return Error(peer.error().kind() == ErrorKind::NotFound ? ErrorKind::Cancelled
+                                                                : ErrorKind::AccessDenied)
+               << "cannot verify the calling process (pid " << creds.pid
+               << "): " << peer.error().message();
+    return peer;
+}
+
+// /proc/PID/exe needs ptrace access to the process, which teed's own user has only to its own
+// processes. The client's uid and gid have it to the client (unless it made itself non-dumpable
+// or runs setuid), so teed reads the link again as the client, on this thread only.
+std::string executable_read_as_client(const Credentials& creds, const PeerProcess& first) {
+    auto scope = ScopedThreadCredentials::assume(creds, first.gid);
+    if (!scope.ok()) return "";
+    auto again = read_peer_process(creds.pid, creds.uid);
+    if (!again.ok() || again->start_time != first.start_time) return "";
+    return again->executable;
+}
+
+}  // namespace
+
+Result<Credentials> BusConnection::complete(Credentials creds) {
+    PeerProcess peer = TEED_TRY(read_peer_process_as_teed(creds));
+    creds.gid = peer.gid;
+    creds.unit = std::move(peer.unit);
+    creds.executable = peer.executable.empty() && creds.uid != geteuid()
+                           ? executable_read_as_client(creds, peer)
+                           : std::move(peer.executable);
+    return creds;
 }
 
 }  // namespace teed

@@ -40,6 +40,8 @@ public:
     // Asks the bus driver (GetConnectionCredentials) without blocking the loop.
     void lookup(const std::string& unique_name,
                 std::function<void(Result<Credentials>)> done) override;
+    // Reads the client's /proc (daemon/peer_process.h): its primary gid, unit and executable.
+    Result<Credentials> complete(Credentials creds) override;
 
     struct PendingLookup {
         BusConnection* self;
