@@ -11,6 +11,7 @@
 // gtest assertions in a child would be lost.
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -485,6 +486,9 @@ protected:
         Report report;
         std::string address = bus_->address();
         int code = run_in_child(ids_.of(who), [&] {
+            // Taking another uid made the forked child non-dumpable, which a program started by
+            // exec is not; undo that so that it looks like any client.
+            prctl(PR_SET_DUMPABLE, 1);
             auto teed = client::Client::connect(address);
             for (size_t i = 0; i < cells.size(); ++i)
                 if (cells[i].who == who)
@@ -611,14 +615,11 @@ TEST_F(PolicyMatrix, GetClientInfoShowsTheMembersIdentityRulesAndLimits) {
               join({"tee-group-sessions", "extra-no-hello", "member-hello-public",
                     "member-not-simtee1", "member-limits"}));
     EXPECT_EQ(value_of(member, "info.application_logins"), "false");
-    // As its service user teed may not read another user's /proc/PID/exe; when it can, the
-    // application identity is the executable's.
+    // As its service user teed may not read another user's /proc/PID/exe itself: it reads it as
+    // the client, and the application identity is the executable's.
     std::string executable = value_of(member, "info.executable");
-    if (!executable.empty()) {
-        EXPECT_EQ(executable, value_of(member, "self.exe"));
-    }
-    EXPECT_EQ(value_of(member, "info.application_identity"),
-              canonical(executable.empty() ? kNilIdentity : uuid_v5("path=" + executable)));
+    EXPECT_EQ(executable, value_of(member, "self.exe"));
+    EXPECT_EQ(value_of(member, "info.application_identity"), canonical(uuid_v5("path=" + executable)));
 
     // The member's rule sets two limits; every other limit is what a client without one gets.
     EXPECT_EQ(value_of(member, "info.limits.max_sessions_per_client"), "3");
@@ -674,11 +675,9 @@ const Cell kApplicationCells[] = {
 };
 // clang-format on
 
-// teed runs as root here: as its service user it may not read the /proc/PID/exe of a client of
-// another user (that needs ptrace access), and then knows no executable to derive the application
-// identity from.
+// teed runs as its service user, as in production: it reads a client's /proc/PID/exe as the client.
 TEST_F(PolicyMatrix, ARuleEnablesApplicationLoginsWithThePublicLoginUnderneath) {
-    start_teed(fill_in(kApplicationPolicy, ids_), std::nullopt);
+    start_teed(fill_in(kApplicationPolicy, ids_), service_user());
     std::vector<Cell> cells(std::begin(kApplicationCells), std::end(kApplicationCells));
     check_cells(cells);
 
