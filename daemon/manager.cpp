@@ -85,7 +85,11 @@ uint32_t kernel_login(uint32_t login) {
 }
 
 PolicyClient policy_client(const Credentials& creds) {
-    return PolicyClient{.uid = creds.uid, .gid = creds.gid, .groups = creds.groups, .unit = creds.unit};
+    return PolicyClient{.uid = creds.uid,
+                        .gid = creds.gid,
+                        .groups = creds.groups,
+                        .unit = creds.unit,
+                        .executable = creds.executable};
 }
 
 Manager::Manager(const Config& config, DeviceRegistry& devices, EventLoop& loop,

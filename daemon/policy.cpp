@@ -89,11 +89,13 @@ bool ClientMatch::matches(const PolicyClient& client) const {
                              [&](gid_t g) { return client.in_group(g); }))
         return false;
     if (units && (client.unit.empty() || !contains(*units, client.unit))) return false;
+    if (executables && (client.executable.empty() || !contains(*executables, client.executable)))
+        return false;
     return true;
 }
 
 int ClientMatch::specificity() const {
-    return (units ? 4 : 0) + (uids ? 2 : 0) + (gids ? 1 : 0);
+    return (executables ? 8 : 0) + (units ? 4 : 0) + (uids ? 2 : 0) + (gids ? 1 : 0);
 }
 
 bool SessionScope::covers(const SessionRequest& request) const {

@@ -37,6 +37,7 @@ struct PolicyClient {
     gid_t gid = static_cast<gid_t>(-1);  // primary group
     std::vector<gid_t> groups;           // supplementary groups (may repeat the primary one)
     std::string unit;                    // systemd unit from the peer's cgroup, or empty
+    std::string executable;              // its executable's path, or empty when unknown
 
     bool in_group(gid_t g) const;
 };
@@ -54,10 +55,12 @@ struct ClientMatch {
     std::optional<std::vector<uid_t>> uids;
     std::optional<std::vector<gid_t>> gids;
     std::optional<std::vector<std::string>> units;
+    std::optional<std::vector<std::string>> executables;  // absolute paths
 
     bool matches(const PolicyClient& client) const;
-    // units (4) + users (2) + groups (1): a rule naming a unit beats any rule that does not, a rule
-    // naming users beats rules naming only groups, and a rule naming no one (everyone) is 0.
+    // executables (8) + units (4) + users (2) + groups (1): a rule naming a program beats any that
+    // does not, a rule naming a unit beats any rule naming neither, a rule naming users beats rules
+    // naming only groups, and a rule naming no one (everyone) is 0.
     int specificity() const;
 };
 

@@ -62,6 +62,13 @@ bool is_global_limit(const std::string& key) {
            key == "max_concurrent_calls_total" || key == "max_shm_bytes_total";
 }
 
+// As /proc/PID/exe shows it: absolute, and without "." or ".." components that would never match.
+bool is_executable_path(const std::string& path) {
+    if (path.size() < 2 || path.front() != '/' || path.back() == '/') return false;
+    return path.find("/./") == std::string::npos && path.find("/../") == std::string::npos &&
+           path.find("//") == std::string::npos && !path.ends_with("/.") && !path.ends_with("/..");
+}
+
 class FileParser {
 public:
     FileParser(const std::string& text, const std::string& file, const NameResolver& resolver)
@@ -275,7 +282,7 @@ std::optional<PolicyRule> FileParser::parse_rule(const Json::Value& value, const
 bool FileParser::parse_match(const Json::Value& value, const std::string& path,
                              ClientMatch& ret_match) {
     if (!expect_object(value, path)) return false;
-    bool ok = known_keys(value, path, {"users", "groups", "units"});
+    bool ok = known_keys(value, path, {"users", "groups", "units", "executables"});
     if (value.isMember("users")) ret_match.uids = parse_users(value["users"], path + ".users", ok);
     if (value.isMember("groups")) ret_match.gids = parse_groups(value["groups"], path + ".groups", ok);
     if (value.isMember("units")) {
@@ -290,6 +297,20 @@ bool FileParser::parse_match(const Json::Value& value, const std::string& path,
                 continue;
             }
             ret_match.units->push_back(units[i].asString());
+        }
+    }
+    if (value.isMember("executables")) {
+        const Json::Value& paths = value["executables"];
+        if (!expect_list(paths, path + ".executables", "absolute paths")) return false;
+        ret_match.executables.emplace();
+        for (Json::ArrayIndex i = 0; i < paths.size(); ++i) {
+            if (!paths[i].isString() || !is_executable_path(paths[i].asString())) {
+                error(paths[i], path + ".executables[" + std::to_string(i) +
+                                    "] must be an absolute path such as '/usr/bin/wallet'");
+                ok = false;
+                continue;
+            }
+            ret_match.executables->push_back(paths[i].asString());
         }
     }
     return ok;

@@ -187,6 +187,24 @@ TEST(APolicy, NeverMatchesAUnitRuleForAClientWithoutAUnit) {
     EXPECT_EQ(decide(policy, other).effect, PolicyEffect::Deny);
 }
 
+TEST(APolicy, LetsAnExecutableRuleBeatAUnitRuleAndNeverMatchesAnUnknownExecutable) {
+    auto policy = policy_from(rules(R"(
+        {"name": "wallet-unit", "match": {"units": ["wallet.service"]}, "deny": {"sessions": {}}},
+        {"name": "wallet-app", "match": {"executables": ["/usr/bin/wallet"]},
+         "allow": {"sessions": {"logins": ["application"]}}})"));
+    PolicyClient wallet = kAliceInTee;
+    wallet.unit = "wallet.service";
+    wallet.executable = "/usr/bin/wallet";
+    auto d = decide(policy, wallet, request(kTaX, gp::kLoginApplication));
+    EXPECT_EQ(d.effect, PolicyEffect::Allow);
+    EXPECT_EQ(d.rule, "wallet-app");
+    EXPECT_EQ(decide(policy, wallet, request(kTaX, gp::kLoginPublic)).rule, "wallet-unit");
+    wallet.executable = "";  // non-dumpable: teed could not read it
+    EXPECT_EQ(decide(policy, wallet, request(kTaX, gp::kLoginApplication)).rule, "wallet-unit");
+    wallet.executable = "/usr/bin/wallet2";
+    EXPECT_EQ(decide(policy, wallet, request(kTaX, gp::kLoginApplication)).effect, PolicyEffect::Deny);
+}
+
 TEST(APolicy, NeverMatchesAnUnknownUserOrGroupEvenWhenThatLeavesTheListEmpty) {
     PolicyFileResult r = parse_policy_text(rules(R"(
         {"name": "ghosts", "match": {"users": ["ghost"]}, "allow": {"sessions": {}}},
