@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
@@ -183,7 +184,8 @@ std::string fill_in(std::string text, const Ids& ids) {
         {"@HELLO@", kHello},
         {"@ECHO@", kEcho},
         {"@WHOAMI@", kWhoami},
-        {"@SYNTHETIC_UID@", std::to_string(ids.synthetic.uid)}};
+        {"@SYNTHETIC_UID@", std::to_string(ids.synthetic.uid)},
+        {"@SELF_EXE@", std::filesystem::read_symlink("/proc/self/exe").string()}};
     for (const auto& [name, value] : values)
         for (size_t at; (at = text.find(name)) != std::string::npos;)
             text.replace(at, name.size(), value);
@@ -659,7 +661,9 @@ constexpr const char* kApplicationPolicy = R"({
     "version": 1,
     "rules": [
         { "name": "member-application", "match": { "users": ["teed-test-member"] },
-          "allow": { "sessions": { "tas": ["@WHOAMI@"], "logins": ["application"] } } }
+          "allow": { "sessions": { "tas": ["@WHOAMI@"], "logins": ["application"] } } },
+        { "name": "this-test-program", "match": { "executables": ["@SELF_EXE@"] },
+          "allow": { "sessions": { "tas": ["@WHOAMI@"], "logins": ["user_application"] } } }
     ]
 })";
 
@@ -667,11 +671,13 @@ constexpr const char* kApplicationPolicy = R"({
 const Cell kApplicationCells[] = {
     // who           TA       device login              group       expect                 reason     why
     {Who::Member,    kWhoami, "",    kApplication,      Gid::None,  Expect::Opens,         "",        "its rule allows it: the kernel is asked for PUBLIC"},
-    {Who::Member,    kWhoami, "",    kUserApplication,  Gid::None,  Expect::AccessDenied,  "default", "enabled, but no rule allows USER_APPLICATION"},
+    {Who::Member,    kWhoami, "",    kUserApplication,  Gid::None,  Expect::Opens,         "",        "its program's rule allows it: the kernel is asked for USER"},
+    {Who::Member,    kEcho,   "",    kUserApplication,  Gid::None,  Expect::AccessDenied,  "default", "its program's rule names whoami only"},
     {Who::Member,    kWhoami, "",    kGroupApplication, Gid::Extra, Expect::AccessDenied,  "default", "nor GROUP_APPLICATION"},
     {Who::Member,    kEcho,   "",    kApplication,      Gid::None,  Expect::AccessDenied,  "default", "its rule names whoami only"},
     {Who::Member,    kWhoami, "",    kUser,             Gid::None,  Expect::Opens,         "",        "the shipped rule still applies"},
     {Who::Synthetic, kWhoami, "",    kApplication,      Gid::None,  Expect::AccessDenied,  "default", "enabled for everyone, allowed to the member only"},
+    {Who::Synthetic, kWhoami, "",    kUserApplication,  Gid::None,  Expect::Opens,         "",        "the same program, whoever runs it"},
 };
 // clang-format on
 
@@ -690,7 +696,8 @@ TEST_F(PolicyMatrix, ARuleEnablesApplicationLoginsWithThePublicLoginUnderneath) 
     EXPECT_EQ(value_of(member, "info.executable"), exe);
     EXPECT_EQ(value_of(member, "info.application_identity"), canonical(uuid_v5("path=" + exe)));
     EXPECT_EQ(value_of(member, "info.application_logins"), "true");
-    EXPECT_EQ(value_of(member, "info.rules"), join({"tee-group-sessions", "member-application"}));
+    EXPECT_EQ(value_of(member, "info.rules"),
+              join({"tee-group-sessions", "member-application", "this-test-program"}));
 }
 
 }  // namespace
