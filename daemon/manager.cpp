@@ -107,10 +107,12 @@ Limits Manager::global_limits() const { return policy_.current()->global_limits(
 
 const Limits& Manager::limits_of(Client& client) {
     std::shared_ptr<const Policy> policy = policy_.current();
-    if (client.limits_policy != policy) {
-        client.limits = client.credentials
-                            ? policy->limits_for(policy_client(*client.credentials), config_.limits)
-                            : policy->global_limits(config_.limits);
+    if (!client.credentials) {
+        // Not known yet: the limits of everyone, not kept, so that its own come once it is.
+        client.limits = policy->global_limits(config_.limits);
+        client.limits_policy.reset();
+    } else if (client.limits_policy != policy) {
+        client.limits = policy->limits_for(policy_client(*client.credentials), config_.limits);
         client.limits_policy = policy;
     }
     return client.limits;
