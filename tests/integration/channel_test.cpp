@@ -35,19 +35,12 @@ constexpr uint32_t kErrorShortBuffer = 0xFFFF0010;
 // tests can write any bytes they like on the socket.
 class RawClient {
 public:
-    explicit RawClient(const std::string& address) {
-        sd_bus_new(&bus_);
-        sd_bus_set_address(bus_, address.c_str());
-        sd_bus_set_bus_client(bus_, 1);
-        sd_bus_negotiate_fds(bus_, 1);
-        if (sd_bus_start(bus_) < 0) throw std::runtime_error("cannot connect");
-    }
-    ~RawClient() { sd_bus_flush_close_unref(bus_); }
+    explicit RawClient(const std::string& address) : bus_(connect_raw(address)) {}
 
     std::string open_session(const char* uuid) {
         sd_bus_message* reply = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "OpenSession", &error, &reply, "ssuua(uttayott)a{sv}", "", uuid,
                                    0u, 0u, 0, 0);
         std::string path;
@@ -62,7 +55,7 @@ public:
     int open_channel(const std::string& session, std::string* error = nullptr,
                      const char* option = nullptr) {
         sd_bus_message* call = nullptr;
-        sd_bus_message_new_method_call(bus_, &call, "org.teed.Teed1", session.c_str(),
+        sd_bus_message_new_method_call(bus_.get(), &call, "org.teed.Teed1", session.c_str(),
                                        "org.teed.Teed1.Session", "OpenChannel");
         if (option)
             sd_bus_message_append(call, "a{sv}", 1, option, "u", 1u);
@@ -71,7 +64,7 @@ public:
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
         int fd = -1;
-        if (sd_bus_call(bus_, call, 0, &e, &reply) >= 0) {
+        if (sd_bus_call(bus_.get(), call, 0, &e, &reply) >= 0) {
             int borrowed = -1;
             if (sd_bus_message_read(reply, "h", &borrowed) >= 0) fd = fcntl(borrowed, F_DUPFD_CLOEXEC, 3);
         } else if (error) {
@@ -85,7 +78,7 @@ public:
 
     std::string close_session(const std::string& session) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", session.c_str(), "org.teed.Teed1.Session",
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", session.c_str(), "org.teed.Teed1.Session",
                                    "Close", &e, nullptr, "");
         std::string name = r < 0 && e.name ? e.name : "";
         sd_bus_error_free(&e);
@@ -93,7 +86,7 @@ public:
     }
 
 private:
-    sd_bus* bus_ = nullptr;
+    UniqueSdBus bus_;
 };
 
 std::vector<uint8_t> invoke_frame(uint64_t tag, uint32_t command, std::vector<channel::FrameParam> params) {

@@ -576,6 +576,18 @@ std::vector<std::string> TestBus::configuration_problems() const {
 TeedDaemon::TeedDaemon(const TestBus& bus, std::vector<std::string> args)
     : TeedDaemon(bus, TeedOptions{.args = std::move(args)}) {}
 
+UniqueSdBus connect_raw(const std::string& address) {
+    sd_bus* bus = nullptr;
+    if (sd_bus_new(&bus) < 0) fail("sd_bus_new failed");
+    UniqueSdBus owned(bus);
+    sd_bus_set_address(bus, address.c_str());
+    sd_bus_set_bus_client(bus, 1);
+    sd_bus_negotiate_fds(bus, 1);
+    if (int r = sd_bus_start(bus); r < 0)
+        fail("cannot connect to the test bus " + address + ": " + strerror(-r));
+    return owned;
+}
+
 void write_policy_file(const std::string& dir, const std::string& name, const std::string& json) {
     if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) fail_errno("mkdir '" + dir + "'");
     if (chmod(dir.c_str(), 0755) < 0) fail_errno("chmod '" + dir + "'");

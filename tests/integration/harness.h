@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <systemd/sd-bus.h>
 
 #include "common/unique_fd.h"
 
@@ -244,6 +246,14 @@ ProcessResult dbus_send(const TestBus& bus, std::optional<Identity> as,
 // busctl --address=<bus> ARGS..., as `as`.
 ProcessResult busctl(const TestBus& bus, std::optional<Identity> as,
                      const std::vector<std::string>& args);
+// An sd-bus connection of the test's own to `address` (fd passing negotiated), for calls the
+// client library would never make. Throws HarnessError when it cannot connect.
+struct SdBusCloser {
+    void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+};
+using UniqueSdBus = std::unique_ptr<sd_bus, SdBusCloser>;
+UniqueSdBus connect_raw(const std::string& address);
+
 // Manager.GetStatistics as root (teed's own counters); a test failure if the call fails.
 std::map<std::string, uint64_t> teed_statistics(const TestBus& bus);
 // The built teectl with --bus-address=<bus> ARGS..., as `as`.

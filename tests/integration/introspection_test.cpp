@@ -64,19 +64,12 @@ std::string read_file(const std::string& path) {
 
 class Introspection : public testing::Test {
 protected:
-    void SetUp() override {
-        sd_bus_new(&raw_);
-        sd_bus_set_address(raw_, bus_.address().c_str());
-        sd_bus_set_bus_client(raw_, 1);
-        sd_bus_negotiate_fds(raw_, 1);
-        ASSERT_GE(sd_bus_start(raw_), 0);
-    }
-    void TearDown() override { sd_bus_flush_close_unref(raw_); }
+    void SetUp() override { raw_ = connect_raw(bus_.address()); }
 
     std::string introspect(const std::string& path) {
         sd_bus_message* reply = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(raw_, "org.teed.Teed1", path.c_str(),
+        int r = sd_bus_call_method(raw_.get(), "org.teed.Teed1", path.c_str(),
                                    "org.freedesktop.DBus.Introspectable", "Introspect", &error, &reply, "");
         EXPECT_GE(r, 0) << (error.message ? error.message : "");
         const char* xml = "";
@@ -89,7 +82,7 @@ protected:
     std::string open_hello_session() {
         sd_bus_message* reply = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(raw_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(raw_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "OpenSession", &error, &reply, "ssuua(uttayott)a{sv}", "",
                                    "8aaaf200-2450-11e4-abe2-0002a5d5c51b", 0u, 0u, 0, 0);
         EXPECT_GE(r, 0) << (error.message ? error.message : "");
@@ -107,7 +100,7 @@ protected:
         EXPECT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
         sd_bus_message* reply = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(raw_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(raw_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "RegisterSharedMemory", &error, &reply, "htua{sv}", fd, uint64_t{4096}, 3u, 0);
         EXPECT_GE(r, 0) << (error.message ? error.message : "");
         const char* path = "/";
@@ -128,7 +121,7 @@ protected:
 
     TestBus bus_;
     TeedDaemon teed_{bus_};
-    sd_bus* raw_ = nullptr;
+    UniqueSdBus raw_;
 };
 
 TEST_F(Introspection, OfTheManagerMatchesItsXml) { expect_matches_xml("org.teed.Teed1.Manager", "/org/teed/Teed1"); }

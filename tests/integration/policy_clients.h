@@ -54,14 +54,7 @@ struct Outcome {
 // One private connection to teed on the test bus, in the calling process and identity.
 class RawClient {
 public:
-    explicit RawClient(const std::string& address) {
-        sd_bus_new(&bus_);
-        sd_bus_set_address(bus_, address.c_str());
-        sd_bus_set_bus_client(bus_, 1);
-        sd_bus_negotiate_fds(bus_, 1);
-        if (sd_bus_start(bus_) < 0) throw HarnessError("cannot connect to the test bus " + address);
-    }
-    ~RawClient() { sd_bus_flush_close_unref(bus_); }
+    explicit RawClient(const std::string& address) : bus_(connect_raw(address)) {}
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;
 
@@ -197,12 +190,12 @@ private:
         sd_bus_message* reply = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r =
-            sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", path.c_str(), iface, member);
+            sd_bus_message_new_method_call(bus_.get(), &m, "org.teed.Teed1", path.c_str(), iface, member);
         if (r >= 0 && fill) r = fill(m);
         if (r < 0) {
             out = {.error = "test",
                    .message = "cannot build the call: " + std::string(strerror(-r))};
-        } else if (sd_bus_call(bus_, m, 30'000'000, &error, &reply) < 0) {
+        } else if (sd_bus_call(bus_.get(), m, 30'000'000, &error, &reply) < 0) {
             out.error = error.name ? error.name : "errno";
             out.message = error.message ? error.message : "";
         } else if (read && (r = read(reply, out)) < 0) {
@@ -215,7 +208,7 @@ private:
         return out;
     }
 
-    sd_bus* bus_ = nullptr;
+    UniqueSdBus bus_;
 };
 
 // A RawClient in a child process (run_in_child) as `as`, driven one command at a time.

@@ -36,13 +36,7 @@ constexpr uint32_t kOriginTee = 3;
 // A connection of its own, for calls the client library would never make.
 class RawBus {
 public:
-    explicit RawBus(const std::string& address) {
-        sd_bus_new(&bus_);
-        sd_bus_set_address(bus_, address.c_str());
-        sd_bus_set_bus_client(bus_, 1);
-        if (sd_bus_start(bus_) < 0) throw std::runtime_error("cannot connect to the test bus");
-    }
-    ~RawBus() { sd_bus_flush_close_unref(bus_); }
+    explicit RawBus(const std::string& address) : bus_(connect_raw(address)) {}
 
     // Calls Session.Invoke(0, [value_inout 1], {}) on `path`; returns the error name or "".
     std::string invoke(const std::string& path) {
@@ -80,11 +74,11 @@ public:
     std::string call(const std::string& path, const char* iface, const char* member,
                      const std::function<void(sd_bus_message*)>& fill, std::string* ret_xml = nullptr) {
         sd_bus_message* m = nullptr;
-        sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", path.c_str(), iface, member);
+        sd_bus_message_new_method_call(bus_.get(), &m, "org.teed.Teed1", path.c_str(), iface, member);
         fill(m);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message* reply = nullptr;
-        int r = sd_bus_call(bus_, m, 30'000'000, &error, &reply);
+        int r = sd_bus_call(bus_.get(), m, 30'000'000, &error, &reply);
         std::string name = r < 0 ? (error.name ? error.name : "errno") : "";
         last_message_ = r < 0 && error.message ? error.message : "";
         if (r >= 0 && ret_xml) {
@@ -100,7 +94,7 @@ public:
     const std::string& last_message() const { return last_message_; }
 
 private:
-    sd_bus* bus_ = nullptr;
+    UniqueSdBus bus_;
     std::string last_message_;
 };
 

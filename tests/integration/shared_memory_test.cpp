@@ -58,27 +58,20 @@ struct Memfd {
 
 class Connection {
 public:
-    explicit Connection(const std::string& address) {
-        sd_bus_new(&bus_);
-        sd_bus_set_address(bus_, address.c_str());
-        sd_bus_set_bus_client(bus_, 1);
-        sd_bus_negotiate_fds(bus_, 1);
-        if (sd_bus_start(bus_) < 0) throw std::runtime_error("cannot connect");
-    }
-    ~Connection() { sd_bus_flush_close_unref(bus_); }
+    explicit Connection(const std::string& address) : bus_(connect_raw(address)) {}
 
     // RegisterSharedMemory; returns the path or "" with `error` set.
     std::string register_memory(int fd, uint64_t size, uint32_t flags, std::string* error = nullptr) {
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "RegisterSharedMemory", &e, &reply, "htua{sv}", fd, size, flags, 0);
         return path_or_error(r, reply, e, error);
     }
     std::string allocate_memory(uint64_t size, uint32_t flags, int* ret_fd, std::string* error = nullptr) {
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "AllocateSharedMemory", &e, &reply, "tua{sv}", size, flags, 0);
         std::string path = path_or_error(r, reply, e, error, ret_fd);
         return path;
@@ -86,7 +79,7 @@ public:
     std::string open(const char* uuid) {
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", "/org/teed/Teed1", "org.teed.Teed1.Manager",
                                    "OpenSession", &e, &reply, "ssuua(uttayott)a{sv}", "", uuid, 0u, 0u, 0, 0);
         return path_or_error(r, reply, e, nullptr);
     }
@@ -95,7 +88,7 @@ public:
         sd_bus_message* reply = nullptr;
         sd_bus_error e = SD_BUS_ERROR_NULL;
         Answer answer;
-        if (sd_bus_call(bus_, m, 30'000'000, &e, &reply) < 0) {
+        if (sd_bus_call(bus_.get(), m, 30'000'000, &e, &reply) < 0) {
             answer.error = e.name ? e.name : "errno";
             answer.message = e.message ? e.message : "";
         } else {
@@ -129,13 +122,13 @@ public:
             *static_cast<bool*>(userdata) = true;
             return 0;
         };
-        EXPECT_GE(sd_bus_call_async(bus_, nullptr, m, on_reply, done, 30'000'000), 0);
+        EXPECT_GE(sd_bus_call_async(bus_.get(), nullptr, m, on_reply, done, 30'000'000), 0);
         sd_bus_message_unref(m);
     }
     void wait_for(bool* done) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (!*done && std::chrono::steady_clock::now() < deadline)
-            if (sd_bus_process(bus_, nullptr) == 0) sd_bus_wait(bus_, 100'000);
+            if (sd_bus_process(bus_.get(), nullptr) == 0) sd_bus_wait(bus_.get(), 100'000);
         EXPECT_TRUE(*done);
     }
     std::string release(const std::string& shm) { return simple_call(shm, "org.teed.Teed1.SharedMemory", "Release"); }
@@ -145,7 +138,7 @@ public:
     bool zero_copy(const std::string& shm) {
         int value = 0;
         sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_get_property_trivial(bus_, "org.teed.Teed1", shm.c_str(), "org.teed.Teed1.SharedMemory",
+        sd_bus_get_property_trivial(bus_.get(), "org.teed.Teed1", shm.c_str(), "org.teed.Teed1.SharedMemory",
                                     "ZeroCopy", &e, 'b', &value);
         sd_bus_error_free(&e);
         return value != 0;
@@ -155,7 +148,7 @@ private:
     sd_bus_message* new_invoke(const std::string& session, uint32_t command,
                                const std::vector<Param>& params) {
         sd_bus_message* m = nullptr;
-        sd_bus_message_new_method_call(bus_, &m, "org.teed.Teed1", session.c_str(),
+        sd_bus_message_new_method_call(bus_.get(), &m, "org.teed.Teed1", session.c_str(),
                                        "org.teed.Teed1.Session", "Invoke");
         sd_bus_message_append(m, "u", command);
         sd_bus_message_open_container(m, 'a', "(uttayott)");
@@ -169,7 +162,7 @@ private:
     std::string simple_call(const std::string& path, const char* iface, const char* member) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message* reply = nullptr;
-        int r = sd_bus_call_method(bus_, "org.teed.Teed1", path.c_str(), iface, member, &e, &reply, "");
+        int r = sd_bus_call_method(bus_.get(), "org.teed.Teed1", path.c_str(), iface, member, &e, &reply, "");
         std::string name = r < 0 ? (e.name ? e.name : "errno") : "";
         sd_bus_error_free(&e);
         sd_bus_message_unref(reply);
@@ -195,7 +188,7 @@ private:
         return path;
     }
 
-    sd_bus* bus_ = nullptr;
+    UniqueSdBus bus_;
 };
 
 class SharedMemory : public testing::Test {
