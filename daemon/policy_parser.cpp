@@ -63,7 +63,7 @@ bool is_global_limit(const std::string& key) {
 }
 
 // As /proc/PID/exe shows it: absolute, and without "." or ".." components that would never match.
-bool is_executable_path(const std::string& path) {
+bool is_executable_path(std::string_view path) {
     if (path.size() < 2 || path.front() != '/' || path.back() == '/') return false;
     return path.find("/./") == std::string::npos && path.find("/../") == std::string::npos &&
            path.find("//") == std::string::npos && !path.ends_with("/.") && !path.ends_with("/..");
@@ -86,6 +86,11 @@ private:
                     std::initializer_list<std::string_view> known);
     // A non-empty list; each entry is then checked by the caller.
     bool expect_list(const Json::Value& value, const std::string& path, const char* what);
+    // A list of strings that `valid` accepts, into `ret`; each other entry is an error saying it
+    // `must_be`. False (with the error) when `value` is not a list at all.
+    bool parse_strings(const Json::Value& value, const std::string& path, const char* list_of,
+                       bool (*valid)(std::string_view), const char* must_be,
+                       std::optional<std::vector<std::string>>& ret, bool& ok);
     // A scope list: strings each turned into a T by `convert` (nullopt: not valid, described by
     // `expected`), or "*" alone, which means any and gives nullopt. Errors set `ret_ok` false.
     template <typename T, typename Convert>
@@ -285,35 +290,33 @@ bool FileParser::parse_match(const Json::Value& value, const std::string& path,
     bool ok = known_keys(value, path, {"users", "groups", "units", "executables"});
     if (value.isMember("users")) ret_match.uids = parse_users(value["users"], path + ".users", ok);
     if (value.isMember("groups")) ret_match.gids = parse_groups(value["groups"], path + ".groups", ok);
-    if (value.isMember("units")) {
-        const Json::Value& units = value["units"];
-        if (!expect_list(units, path + ".units", "systemd unit names")) return false;
-        ret_match.units.emplace();
-        for (Json::ArrayIndex i = 0; i < units.size(); ++i) {
-            if (!units[i].isString() || !is_unit_name(units[i].asString())) {
-                error(units[i], path + ".units[" + std::to_string(i) +
-                                    "] must be a systemd unit name such as 'foo.service'");
-                ok = false;
-                continue;
-            }
-            ret_match.units->push_back(units[i].asString());
-        }
-    }
-    if (value.isMember("executables")) {
-        const Json::Value& paths = value["executables"];
-        if (!expect_list(paths, path + ".executables", "absolute paths")) return false;
-        ret_match.executables.emplace();
-        for (Json::ArrayIndex i = 0; i < paths.size(); ++i) {
-            if (!paths[i].isString() || !is_executable_path(paths[i].asString())) {
-                error(paths[i], path + ".executables[" + std::to_string(i) +
-                                    "] must be an absolute path such as '/usr/bin/wallet'");
-                ok = false;
-                continue;
-            }
-            ret_match.executables->push_back(paths[i].asString());
-        }
-    }
+    if (value.isMember("units") &&
+        !parse_strings(value["units"], path + ".units", "systemd unit names", is_unit_name,
+                       "a systemd unit name such as 'foo.service'", ret_match.units, ok))
+        return false;
+    if (value.isMember("executables") &&
+        !parse_strings(value["executables"], path + ".executables", "absolute paths",
+                       is_executable_path, "an absolute path such as '/usr/bin/wallet'",
+                       ret_match.executables, ok))
+        return false;
     return ok;
+}
+
+bool FileParser::parse_strings(const Json::Value& value, const std::string& path,
+                               const char* list_of, bool (*valid)(std::string_view),
+                               const char* must_be, std::optional<std::vector<std::string>>& ret,
+                               bool& ok) {
+    if (!expect_list(value, path, list_of)) return false;
+    ret.emplace();
+    for (Json::ArrayIndex i = 0; i < value.size(); ++i) {
+        if (!value[i].isString() || !valid(value[i].asString())) {
+            error(value[i], path + "[" + std::to_string(i) + "] must be " + must_be);
+            ok = false;
+            continue;
+        }
+        ret->push_back(value[i].asString());
+    }
+    return true;
 }
 
 // Users and groups are names (looked up now) or numeric ids. A name that does not resolve is left
