@@ -8,9 +8,9 @@
 //   RpmbService rpmb(std::move(device));
 //   RpcOutcome outcome = rpmb.serve(request);   // request.command == kCmdRpmb
 //
-// The supplicant never sees the authentication key of a real device and checks no MAC itself:
-// that is between the secure world and the device. The emulation plays the device, so it keeps
-// its key in its file.
+// The supplicant checks no MAC: that is between the secure world and the device. It sees the key
+// only in the PROGRAM_KEY frame, once. The emulation plays the device, so it keeps the key in its
+// file.
 
 #include <cstdint>
 #include <memory>

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace teed::supplicant {
 namespace {
@@ -23,6 +24,25 @@ EVP_MAC* hmac_algorithm() {
     static const std::unique_ptr<EVP_MAC, MacDeleter> algorithm(
         EVP_MAC_fetch(nullptr, "HMAC", nullptr));
     return algorithm.get();
+}
+
+// HMAC-SHA256 with `key` over the concatenation of `parts`.
+std::array<uint8_t, 32> hmac_sha256(std::span<const uint8_t> key,
+                                    std::span<const std::span<const uint8_t>> parts) {
+    std::array<uint8_t, 32> mac{};
+    std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> context(EVP_MAC_CTX_new(hmac_algorithm()));
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_END};
+    size_t length = 0;
+    bool ok = context && EVP_MAC_init(context.get(), key.data(), key.size(), params) == 1;
+    for (std::span<const uint8_t> part : parts)
+        ok = ok && EVP_MAC_update(context.get(), part.data(), part.size()) == 1;
+    ok = ok && EVP_MAC_final(context.get(), mac.data(), &length, mac.size()) == 1;
+    // HMAC-SHA256 only fails when OpenSSL itself is broken (no default provider); an all-zero
+    // MAC then matches nothing a key produced, so verification fails closed.
+    if (!ok || length != mac.size()) mac.fill(0);
+    return mac;
 }
 
 }  // namespace
@@ -98,22 +118,20 @@ void RpmbFrame::set16(size_t offset, uint16_t value) {
 }
 
 RpmbMac rpmb_mac(std::span<const uint8_t> key, std::span<const RpmbFrame> frames) {
-    RpmbMac mac{};
-    std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> context(EVP_MAC_CTX_new(hmac_algorithm()));
-    char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                                 OSSL_PARAM_END};
-    size_t length = 0;
-    bool ok = context && EVP_MAC_init(context.get(), key.data(), key.size(), params) == 1;
-    for (const RpmbFrame& frame : frames) {
-        ok = ok && EVP_MAC_update(context.get(), frame.bytes.data() + kRpmbMacedOffset,
-                                  kRpmbFrameBytes - kRpmbMacedOffset) == 1;
-    }
-    ok = ok && EVP_MAC_final(context.get(), mac.data(), &length, mac.size()) == 1;
-    // HMAC-SHA256 only fails when OpenSSL itself is broken (no default provider); an all-zero
-    // MAC then matches nothing a key produced, so verification fails closed.
-    if (!ok || length != mac.size()) mac.fill(0);
-    return mac;
+    std::vector<std::span<const uint8_t>> parts;
+    parts.reserve(frames.size());
+    for (const RpmbFrame& frame : frames)
+        parts.push_back(std::span(frame.bytes).subspan(kRpmbMacedOffset));
+    return hmac_sha256(key, parts);
+}
+
+RpmbKey derive_rpmb_key(std::span<const uint8_t> huk, const RpmbCid& cid) {
+    const uint8_t usage[4] = {0, 0, 0, 0};  // HUK_SUBKEY_RPMB
+    RpmbCid message = cid;
+    message[9] = 0;   // PRV
+    message[15] = 0;  // CRC7
+    const std::span<const uint8_t> parts[] = {usage, message};
+    return hmac_sha256(huk, parts);
 }
 
 void rpmb_sign(std::span<const uint8_t> key, std::span<RpmbFrame> frames) {

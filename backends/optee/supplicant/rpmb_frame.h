@@ -132,6 +132,12 @@ void rpmb_sign(std::span<const uint8_t> key, std::span<RpmbFrame> frames);
 // for no frames.
 bool rpmb_mac_matches(std::span<const uint8_t> key, std::span<const RpmbFrame> frames);
 
+// The authentication key OP-TEE derives for an eMMC from its hardware unique key: what
+// huk_subkey_derive(HUK_SUBKEY_RPMB, cid) computes, HMAC-SHA256 keyed with `huk` over the usage
+// (0, 32-bit little-endian) and the CID with its PRV (byte 9) and CRC (byte 15) zeroed, which
+// change with firmware updates. optee_os's scripts/derive_rpmb_key.py computes the same.
+RpmbKey derive_rpmb_key(std::span<const uint8_t> huk, const RpmbCid& cid);
+
 // The header OP-TEE puts before the frames of a request: struct rpmb_req, 3 × u16 in host order.
 // cmd is kRpmbCmdDataRequest or kRpmbCmdGetDevInfo (rpc_protocol.h).
 constexpr size_t kRpmbRequestHeaderBytes = 6;
