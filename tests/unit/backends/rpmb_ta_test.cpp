@@ -1,15 +1,20 @@
-// The rpmb TA (backends/sim/rpmb_ta.h) against teed's RpmbService and an emulated partition,
-// with the supplicant's transport replaced by a loopback: the TA's RPCs are served in the
-// calling thread from buffers of a simulated shm table, as the supplicant loop would serve them.
+// The rpmb TA (backends/sim/rpmb_ta.h) against teed's RpmbService and an emulated partition:
+// first with the supplicant's transport replaced by a loopback (the TA's RPCs served in the
+// calling thread from buffers of a simulated shm table), which lets tests forge answers; then end
+// to end, through a simulated OP-TEE's supplicant device served by teed's Supplicant.
 
 #include <functional>
 #include <map>
 #include <thread>
 
+#include "backends/optee/supplicant/supplicant.h"
 #include "backends/sim/rpmb_ta.h"
 #include "backends/sim/shm_table.h"
+#include "common/log.h"
 #include "common/unique_fd.h"
 #include "tests/unit/backends/rpmb_test_support.h"
+#include "tests/unit/backends/sim_test_support.h"
+#include "tests/unit/backends/supplicant_test_support.h"
 
 namespace teed::supplicant::rpmbtest {
 namespace {
@@ -340,6 +345,197 @@ TEST_F(AnRpmbTa, SharesOneViewOfTheDeviceBetweenSessions) {
     EXPECT_EQ(second->invoke(0, params, cancel_).code, gp::kSuccess);
     EXPECT_EQ(write(2, block_of(3)), gp::kSuccess);  // its counter moved with the other session's
     EXPECT_EQ(counter().second, 3u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the rpmb TA in a simulated OP-TEE whose supplicant device teed's Supplicant serves,
+// called by a client through the TEE device, with an emulated partition in a file.
+
+using simtest::err;
+using simtest::invoke_arg;
+using simtest::MappedShm;
+using simtest::memref;
+using simtest::ServedTee;
+
+class TheRpmbTaThroughTheSupplicant : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_FALSE(dir_.path().empty());
+        file_ = dir_.path() + "/rpmb.img";
+        start();
+    }
+
+    // A node and a supplicant serving RPMB from the file, as teed starting on a machine.
+    void start() {
+        auto device = open_emulated_rpmb(file_, {});
+        ASSERT_TRUE(device.ok()) << device.error().message();
+        start_with({{kCmdRpmb, std::make_shared<RpmbService>(std::move(device).value())}});
+    }
+
+    void start_with(Supplicant::Services services) {
+        stop();
+        tee_ = std::make_unique<ServedTee>(std::move(services));
+        session_ = simtest::open_ok(tee_->client(), sim::kRpmbTaUuid);
+        shm_ = std::make_unique<MappedShm>(tee_->client(), 4096);
+    }
+
+    // Everything gone, the emulation's file closed: as after a power cycle.
+    void stop() {
+        shm_.reset();
+        tee_.reset();
+    }
+
+    uint32_t invoke(simtest::InvokeArg& arg) {
+        EXPECT_EQ(err(tee_->client().invoke(arg.buf())), 0);
+        return arg.header().ret;
+    }
+
+    uint32_t write(uint32_t block, const std::vector<uint8_t>& data) {
+        std::memcpy(shm_->data(), data.data(), data.size());
+        auto arg = invoke_arg(session_, 0, 2);
+        arg.param(0) = {.attr = simtest::kValueIn, .a = block, .b = 0, .c = 0};
+        arg.param(1) = memref(simtest::kMemrefIn, *shm_, 0, data.size());
+        return invoke(arg);
+    }
+
+    std::pair<uint32_t, std::vector<uint8_t>> read(uint32_t block) {
+        std::memset(shm_->data() + 1024, 0xCC, 256);
+        auto arg = invoke_arg(session_, 1, 2);
+        arg.param(0) = {.attr = simtest::kValueIn, .a = block, .b = 0, .c = 0};
+        arg.param(1) = memref(simtest::kMemrefOut, *shm_, 1024, 256);
+        uint32_t code = invoke(arg);
+        return {code,
+                std::vector<uint8_t>(shm_->data() + 1024, shm_->data() + 1024 + arg.param(1).b)};
+    }
+
+    std::pair<uint32_t, uint64_t> counter() {
+        auto arg = invoke_arg(session_, 2, 1);
+        arg.param(0) = {.attr = simtest::kValueOut, .a = 0, .b = 0, .c = 0};
+        uint32_t code = invoke(arg);
+        return {code, arg.param(0).a};
+    }
+
+    supplicant::CommandCounters rpmb_counters() { return tee_->supplicant().counters()[kCmdRpmb]; }
+
+    TempDir dir_;
+    std::string file_;
+    std::unique_ptr<ServedTee> tee_;
+    uint32_t session_ = 0;
+    std::unique_ptr<MappedShm> shm_;
+};
+
+TEST_F(TheRpmbTaThroughTheSupplicant, WritesThenReadsBack) {
+    ASSERT_EQ(write(17, block_of(1)), gp::kSuccess);
+    auto [code, data] = read(17);
+    EXPECT_EQ(code, gp::kSuccess);
+    EXPECT_EQ(data, block_of(1));
+    // GET_DEV_INFO, counter reads, the key, the write and the read: all served, none failed.
+    EXPECT_TRUE(simtest::eventually([&] { return rpmb_counters().in_flight == 0; }));
+    EXPECT_GE(rpmb_counters().served, 5u);
+    EXPECT_EQ(rpmb_counters().failed, 0u);
+    EXPECT_EQ(tee_->supplicant().shm_count(), 0u);  // every exchange's buffer freed
+}
+
+TEST_F(TheRpmbTaThroughTheSupplicant, CountsEveryWrite) {
+    EXPECT_EQ(counter(), std::make_pair(gp::kSuccess, uint64_t{0}));
+    for (uint32_t i = 0; i < 5; ++i) ASSERT_EQ(write(i, block_of(static_cast<uint8_t>(i))), 0u);
+    EXPECT_EQ(counter(), std::make_pair(gp::kSuccess, uint64_t{5}));
+}
+
+TEST_F(TheRpmbTaThroughTheSupplicant, SerialisesConcurrentSessions) {
+    const uint32_t other = simtest::open_ok(tee_->client(), sim::kRpmbTaUuid);
+    MappedShm other_shm(tee_->client(), 4096);
+    std::thread writer([&] {
+        for (uint32_t i = 0; i < 10; ++i) {
+            std::memcpy(other_shm.data(), block_of(0x80).data(), 256);
+            auto arg = invoke_arg(other, 0, 2);
+            arg.param(0) = {.attr = simtest::kValueIn, .a = 100 + i, .b = 0, .c = 0};
+            arg.param(1) = memref(simtest::kMemrefIn, other_shm, 0, 256);
+            EXPECT_EQ(err(tee_->client().invoke(arg.buf())), 0);
+            EXPECT_EQ(arg.header().ret, gp::kSuccess);
+        }
+    });
+    for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(write(200 + i, block_of(0x40)), gp::kSuccess);
+    writer.join();
+    EXPECT_EQ(counter().second, 20u);
+    EXPECT_EQ(read(109).second, block_of(0x80));
+    EXPECT_EQ(read(209).second, block_of(0x40));
+}
+
+TEST_F(TheRpmbTaThroughTheSupplicant, FindsItsDataOnANewNodeWithTheSameFile) {
+    ASSERT_EQ(write(3, block_of(3)), gp::kSuccess);
+    ASSERT_EQ(write(4, block_of(4)), gp::kSuccess);
+    stop();
+    start();
+    EXPECT_EQ(read(3), std::make_pair(gp::kSuccess, block_of(3)));
+    EXPECT_EQ(read(4), std::make_pair(gp::kSuccess, block_of(4)));
+    EXPECT_EQ(counter().second, 2u);
+    EXPECT_EQ(write(3, block_of(5)), gp::kSuccess);
+    EXPECT_EQ(counter().second, 3u);
+}
+
+// The file's key replaced, its checksum made to match: the device now signs with a key that is
+// not the TA's, and the TA refuses every answer.
+TEST_F(TheRpmbTaThroughTheSupplicant, DetectsAnEmulationFileWithAnotherKey) {
+    ASSERT_EQ(write(3, block_of(3)), gp::kSuccess);
+    stop();
+    edit_emulation_file(file_, [](std::vector<uint8_t>& bytes) {
+        const RpmbKey other = test_key(0x77);
+        std::ranges::copy(other, bytes.begin() + 32);
+    });
+    start();
+    EXPECT_EQ(counter().first, gp::kErrorSecurity);
+    EXPECT_EQ(read(3).first, gp::kErrorSecurity);
+    EXPECT_EQ(write(3, block_of(9)), gp::kErrorSecurity);
+}
+
+// A damaged file is not served at all: the emulation refuses to open it, and a supplicant
+// without RPMB answers the TA NOT_SUPPORTED, as tee-supplicant answers unknown commands.
+TEST_F(TheRpmbTaThroughTheSupplicant, DetectsADamagedEmulationFile) {
+    ASSERT_EQ(write(3, block_of(3)), gp::kSuccess);
+    stop();
+    std::vector<uint8_t> bytes = read_bytes(file_);
+    bytes[128 + 3 * 256 + 10] ^= 0x04;
+    write_bytes(file_, bytes);
+    auto device = open_emulated_rpmb(file_, {});
+    ASSERT_FALSE(device.ok());
+    EXPECT_THAT(device.error().message(), HasSubstr("'" + file_ + "' is damaged"));
+
+    start_with({});
+    EXPECT_EQ(read(3).first, gp::kErrorNotSupported);
+    EXPECT_EQ(tee_->supplicant().counters()[kCmdRpmb].failed, 1u);
+}
+
+// The card refuses a write (here: the emulation cannot store it): the RPC itself succeeds, the
+// TA learns of the refusal from the result frame, and the supplicant logs why.
+TEST_F(TheRpmbTaThroughTheSupplicant, LogsAWriteTheCardRefused) {
+    ASSERT_EQ(write(1, block_of(1)), gp::kSuccess);
+    ASSERT_TRUE(std::filesystem::create_directory(file_ + ".tmp"));
+    set_log_to_journal(false);
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(write(1, block_of(2)), gp::kErrorGeneric);
+    EXPECT_TRUE(simtest::eventually([&] { return rpmb_counters().in_flight == 0; }));
+    const std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_THAT(log, HasSubstr("request served with a note"));
+    EXPECT_THAT(log, HasSubstr("WRITE_FAILURE"));
+    EXPECT_THAT(log, HasSubstr(file_ + ".tmp"));
+    EXPECT_EQ(rpmb_counters().failed, 0u);
+
+    std::filesystem::remove(file_ + ".tmp");
+    EXPECT_EQ(write(1, block_of(2)), gp::kSuccess);
+    EXPECT_EQ(read(1).second, block_of(2));
+}
+
+TEST(TheRpmbTaWithoutASupplicant, FailsForLackOfItsBuffer) {
+    auto node = make_simulated_node({});
+    auto client = node->open().value();
+    const uint32_t session = simtest::open_ok(*client, sim::kRpmbTaUuid);
+    auto arg = invoke_arg(session, 2, 1);
+    arg.param(0) = {.attr = simtest::kValueOut, .a = 0, .b = 0, .c = 0};
+    ASSERT_EQ(err(client->invoke(arg.buf())), 0);
+    // The driver turns the refused SHM_ALLOC into -ENOMEM, which OP-TEE sees as out of memory.
+    EXPECT_EQ(arg.header().ret, gp::kErrorOutOfMemory);
+    EXPECT_EQ(arg.header().ret_origin, gp::kOriginTrustedApp);
 }
 
 }  // namespace
