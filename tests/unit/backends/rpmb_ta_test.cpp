@@ -511,11 +511,14 @@ TEST_F(TheRpmbTaThroughTheSupplicant, DetectsADamagedEmulationFile) {
 TEST_F(TheRpmbTaThroughTheSupplicant, LogsAWriteTheCardRefused) {
     ASSERT_EQ(write(1, block_of(1)), gp::kSuccess);
     ASSERT_TRUE(std::filesystem::create_directory(file_ + ".tmp"));
+    const LogLevel level = log_level();
+    set_log_level(LogLevel::Info);  // whatever other tests left
     set_log_to_journal(false);
     testing::internal::CaptureStderr();
     EXPECT_EQ(write(1, block_of(2)), gp::kErrorGeneric);
     EXPECT_TRUE(simtest::eventually([&] { return rpmb_counters().in_flight == 0; }));
     const std::string log = testing::internal::GetCapturedStderr();
+    set_log_level(level);
     EXPECT_THAT(log, HasSubstr("request served with a note"));
     EXPECT_THAT(log, HasSubstr("WRITE_FAILURE"));
     EXPECT_THAT(log, HasSubstr(file_ + ".tmp"));
