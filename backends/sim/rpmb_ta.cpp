@@ -110,8 +110,10 @@ uint32_t RpmbClient::exchange(const RpmbRequestHeader& header, std::span<const R
     if (!buffer) return code != gp::kSuccess ? code : gp::kErrorOutOfMemory;
 
     supplicant::encode_rpmb_request_header(header, std::span(buffer->data(), request_bytes));
-    std::memcpy(buffer->data() + supplicant::kRpmbRequestHeaderBytes, request.data(),
-                request.size() * supplicant::kRpmbFrameBytes);
+    if (!request.empty()) {  // GET_DEV_INFO has no frames (and memcpy no null source)
+        std::memcpy(buffer->data() + supplicant::kRpmbRequestHeaderBytes, request.data(),
+                    request.size() * supplicant::kRpmbFrameBytes);
+    }
     // What the supplicant leaves unwritten reads as the caller's preset, not as old bytes.
     std::memcpy(buffer->data() + answer_offset, answer.data(), answer.size());
     std::array<RpcParam, 2> params{
