@@ -1,0 +1,45 @@
+#include "daemon/supplicant_host.h"
+
+#include "backends/optee/supplicant/ree_fs.h"
+#include "backends/optee/supplicant/rpc_protocol.h"
+#include "common/log.h"
+
+namespace teed {
+
+std::string client_device_for(const std::string& supplicant_device) {
+    const std::string priv = "priv";
+    auto at = supplicant_device.find(priv);
+    if (at == std::string::npos) return supplicant_device;
+    return supplicant_device.substr(0, at) + supplicant_device.substr(at + priv.size());
+}
+
+Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const DeviceNode& node,
+                                                                       SupplicantPaths& ret_paths) {
+    using namespace supplicant;
+    Supplicant::Services services;
+
+    ret_paths.storage_directory = config_.state_directory + "/storage/" + node.name();
+    services[kCmdFs] = TEED_TRY(ReeFs::open({.root = ret_paths.storage_directory}));
+
+    ret_paths.rpmb = "none";
+    return services;
+}
+
+Result<void> SupplicantHost::serve(DeviceNode& node, const std::string& client_device) {
+    auto served = std::make_unique<ServedSupplicant>();
+    served->client_device = client_device;
+    served->device_path = node.path();
+    auto services = TEED_TRY(make_services(node, served->paths));
+    auto device = TEED_TRY(node.open());
+    served->supplicant = TEED_TRY(supplicant::Supplicant::start(
+        std::move(device), std::move(services),
+        {.device_path = node.path(), .workers = config_.workers, .shm_bytes = config_.shm_bytes}));
+    log_info("serving the secure world's requests",
+             {{"TEED_DEVICE", node.path()},
+              {"TEED_STORAGE_DIRECTORY", served->paths.storage_directory},
+              {"TEED_RPMB", served->paths.rpmb}});
+    served_.push_back(std::move(served));
+    return {};
+}
+
+}  // namespace teed
