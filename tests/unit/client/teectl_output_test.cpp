@@ -275,8 +275,8 @@ client::SupplicantInfo busy_supplicant() {
     info.device_path = "sim:simteepriv0";
     info.workers = 4;
     info.ta_path = {"/usr/lib/optee_armtz", "/lib/optee_armtz"};
-    info.storage_directory = "/var/lib/teed/tee/simtee0";
-    info.rpmb = "emulated:/var/lib/teed/rpmb/simtee0";
+    info.storage_directory = "/var/lib/teed/storage/simteepriv0";
+    info.rpmb = "emulated:/var/lib/teed/rpmb/simteepriv0.img";
     info.counters = {{"shm-alloc", {4, 0, 0}}, {"fs", {12, 2, 1}}, {"load-ta", {1, 0, 0}}};
     info.shared_memory_bytes = 8192;
     info.shared_memory_buffers = 2;
@@ -290,8 +290,8 @@ TEST(ASupplicantReport, PrintsPathsThenCountersByCommandThenTheStatusLine) {
               "device_path: sim:simteepriv0\n"
               "workers: 4\n"
               "ta_path: /usr/lib/optee_armtz /lib/optee_armtz\n"
-              "storage_directory: /var/lib/teed/tee/simtee0\n"
-              "rpmb: emulated:/var/lib/teed/rpmb/simtee0\n"
+              "storage_directory: /var/lib/teed/storage/simteepriv0\n"
+              "rpmb: emulated:/var/lib/teed/rpmb/simteepriv0.img\n"
               "COMMAND    SERVED  FAILED  IN FLIGHT\n"
               "fs         12      2       1\n"
               "load-ta    1       0       0\n"
@@ -324,8 +324,8 @@ TEST(ASupplicantReport, IsAJsonObjectWithTheSameFacts) {
     ASSERT_TRUE(json["ta_path"].isArray());
     ASSERT_EQ(json["ta_path"].size(), 2u);
     EXPECT_EQ(json["ta_path"][1].asString(), "/lib/optee_armtz");
-    EXPECT_EQ(json["storage_directory"].asString(), "/var/lib/teed/tee/simtee0");
-    EXPECT_EQ(json["rpmb"].asString(), "emulated:/var/lib/teed/rpmb/simtee0");
+    EXPECT_EQ(json["storage_directory"].asString(), "/var/lib/teed/storage/simteepriv0");
+    EXPECT_EQ(json["rpmb"].asString(), "emulated:/var/lib/teed/rpmb/simteepriv0.img");
     ASSERT_TRUE(json["counters"].isObject());
     EXPECT_EQ(json["counters"].size(), 3u);
     EXPECT_EQ(json["counters"]["fs"]["served"].asUInt64(), 12u);
