@@ -1,10 +1,25 @@
 #include "daemon/supplicant_host.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include "backends/optee/supplicant/ree_fs.h"
 #include "backends/optee/supplicant/rpc_protocol.h"
+#include "backends/optee/supplicant/rpmb.h"
 #include "common/log.h"
 
 namespace teed {
+namespace {
+
+// Where teed keeps state only it may read (the emulated RPMB file holds the device key).
+Result<void> make_private_directory(const std::string& path) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+        return ErrnoError() << "create directory '" << path << "'";
+    return {};
+}
+
+}  // namespace
 
 std::string client_device_for(const std::string& supplicant_device) {
     const std::string priv = "priv";
@@ -21,7 +36,20 @@ Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const Dev
     ret_paths.storage_directory = config_.state_directory + "/storage/" + node.name();
     services[kCmdFs] = TEED_TRY(ReeFs::open({.root = ret_paths.storage_directory}));
 
-    ret_paths.rpmb = "none";
+    // Simulated TEEs always get an emulated partition (their rpmb TA needs one); hardware gets
+    // what `rpmb` configures.
+    const std::string rpmb = node.path().starts_with("sim:") ? "emulated" : config_.rpmb;
+    ret_paths.rpmb = rpmb;
+    if (rpmb == "emulated") {
+        const std::string directory = config_.state_directory + "/rpmb";
+        TEED_TRY(make_private_directory(config_.state_directory));
+        TEED_TRY(make_private_directory(directory));
+        const std::string file = directory + "/" + node.name() + ".img";
+        services[kCmdRpmb] = std::make_shared<RpmbService>(TEED_TRY(open_emulated_rpmb(file, {})));
+        ret_paths.rpmb = "emulated:" + file;
+    } else if (rpmb != "none") {
+        services[kCmdRpmb] = std::make_shared<RpmbService>(TEED_TRY(open_mmc_rpmb(rpmb)));
+    }
     return services;
 }
 
