@@ -96,8 +96,50 @@ TEST_F(TeectlSupplicant, ShowsAMemberTheSimulatedTeesPathsAndCounters) {
     EXPECT_EQ(named.out, r.out) << "no DEVICE is the first device, simtee0";
 }
 
+// The simulator's rpmb TA (docs/simulator.md) reaches the emulated partition through the
+// supplicant: each exchange is an RPMB request in a buffer it allocates and frees through it.
+constexpr const char* kRpmbTa = "be35c395-ebf5-4b97-9c59-290cc1126b34";
+constexpr const char* kRpmbRead = "1";
+
+TEST_F(TeectlSupplicant, CountsTheRequestsOfATaThatUsesRpmb) {
+    start_teed(1);
+    auto read = as_member({"invoke", kRpmbTa, kRpmbRead, "--value-in", "3", "--out", "256"});
+    ASSERT_EQ(read.exit_code(), 0) << read.describe();
+    ASSERT_THAT(read.out, StartsWith("result: TEEC_SUCCESS ")) << read.describe();
+
+    auto r = as_member({"--json", "supplicant"});
+    ASSERT_EQ(r.exit_code(), 0) << r.describe();
+    auto json = parse_json(r.out);
+    EXPECT_THAT(json["rpmb"].asString(), StartsWith("emulated:" + state_.path() + "/"));
+    const Json::Value& counters = json["counters"];
+    for (const char* command : {"rpmb", "shm-alloc", "shm-free"}) {
+        ASSERT_TRUE(counters.isMember(command)) << command << " not counted: " << r.out;
+        EXPECT_GT(counters[command]["served"].asUInt64(), 0u) << command;
+        EXPECT_EQ(counters[command]["failed"].asUInt64(), 0u) << command;
+        EXPECT_EQ(counters[command]["in_flight"].asUInt64(), 0u) << command;
+    }
+    // Every buffer the TA allocated was freed after its exchange.
+    EXPECT_EQ(counters["shm-alloc"]["served"], counters["shm-free"]["served"]) << r.out;
+    EXPECT_EQ(json["shared_memory_buffers"].asUInt64(), 0u) << r.out;
+    EXPECT_EQ(json["shared_memory_bytes"].asUInt64(), 0u) << r.out;
+
+    // The text shows the same counts, one row per command in the table.
+    auto text = as_member({"supplicant", "simtee0"});
+    ASSERT_EQ(text.exit_code(), 0) << text.describe();
+    EXPECT_THAT(text.out, HasSubstr("\nCOMMAND    SERVED  FAILED  IN FLIGHT\n")) << text.out;
+    auto served = [&](const char* command) {
+        return std::to_string(counters[command]["served"].asUInt64()) + "  ";
+    };
+    EXPECT_THAT(text.out, HasSubstr("\nrpmb       " + served("rpmb"))) << text.out;
+    EXPECT_THAT(text.out, HasSubstr("\nshm-alloc  " + served("shm-alloc"))) << text.out;
+}
+
 TEST_F(TeectlSupplicant, PrintsOneJsonObjectWithWhatTheInterfaceSays) {
     start_teed(2);
+    // Something to count on simtee1.
+    auto read = as_member({"invoke", kRpmbTa, kRpmbRead, "--device", "simtee1", "--value-in", "0",
+                           "--out", "256"});
+    ASSERT_EQ(read.exit_code(), 0) << read.describe();
     auto r = as_member({"--json", "supplicant", "simtee1"});
     ASSERT_EQ(r.exit_code(), 0) << r.describe();
     auto json = parse_json(r.out);
@@ -116,6 +158,7 @@ TEST_F(TeectlSupplicant, PrintsOneJsonObjectWithWhatTheInterfaceSays) {
     // {"key": {"type": "t", "data": N}}.
     Json::Value counters = raw("simtee1", "call", "GetCounters")[0];
     ASSERT_TRUE(json["counters"].isObject()) << r.out;
+    EXPECT_TRUE(counters.isMember("rpmb")) << counters;
     EXPECT_EQ(json["counters"].size(), counters.size()) << r.out;
     for (const auto& command : counters.getMemberNames()) {
         const Json::Value& ours = json["counters"][command];
@@ -132,6 +175,7 @@ TEST_F(TeectlSupplicant, PrintsOneJsonObjectWithWhatTheInterfaceSays) {
     auto first = parse_json(as_member({"--json", "supplicant"}).out);
     EXPECT_EQ(first["device"].asString(), "simtee0");
     EXPECT_EQ(first["device_path"].asString(), "sim:simteepriv0");
+    EXPECT_TRUE(first["counters"].empty()) << "each TEE counts its own requests";
 }
 
 TEST_F(TeectlSupplicant, RefusesAnUnknownDeviceWithNotFound) {
