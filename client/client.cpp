@@ -17,6 +17,7 @@
 #include "org.teed.Teed1.Manager_proxy.h"
 #include "org.teed.Teed1.Session_proxy.h"
 #include "org.teed.Teed1.SharedMemory_proxy.h"
+#include "org.teed.Teed1.Supplicant_proxy.h"
 
 namespace teed::client {
 
@@ -26,6 +27,7 @@ using detail::Bus;
 using detail::CallProxy;
 
 constexpr const char* kInternalError = "org.teed.Teed1.Error.Internal";
+constexpr const char* kNotFoundError = "org.teed.Teed1.Error.NotFound";
 
 // The generated proxies take the IProxy to call through; CallProxy gives them the client's
 // loop-driven calls and per-member timeouts (client/bus.h says why).
@@ -58,6 +60,11 @@ public:
 class SessionProxy final : public org::teed::Teed1::Session_proxy {
 public:
     explicit SessionProxy(sdbus::IProxy& proxy) : Session_proxy(proxy) {}
+};
+
+class SupplicantProxy final : public org::teed::Teed1::Supplicant_proxy {
+public:
+    explicit SupplicantProxy(sdbus::IProxy& proxy) : Supplicant_proxy(proxy) {}
 };
 
 // Runs `body`, turning sdbus-c++'s errors into ours.
@@ -109,6 +116,54 @@ DeviceInfo read_device(const std::shared_ptr<Bus>& bus, const std::string& path,
     info.capabilities = property_or<std::vector<std::string>>(
         props, "Capabilities", [&] { return device.get().Capabilities(); });
     info.simulated = property_or<bool>(props, "Simulated", [&] { return device.get().Simulated(); });
+    return info;
+}
+
+using ManagedObjects = std::map<sdbus::ObjectPath, std::map<std::string, detail::PropertyMap>>;
+
+// A device object that has the Supplicant interface, as GetManagedObjects listed it.
+struct SupplicantObject {
+    std::string path;
+    std::string device;                    // the device's Name
+    const detail::PropertyMap* properties;  // the Supplicant interface's entry
+};
+
+// The device object named `device` (empty: the first device object) that has the Supplicant
+// interface; NotFound when there is none.
+SupplicantObject find_supplicant(const std::shared_ptr<Bus>& bus, const ManagedObjects& objects,
+                                 const std::string& device) {
+    for (const auto& [path, interfaces] : objects) {
+        auto device_entry = interfaces.find(org::teed::Teed1::Device_proxy::INTERFACE_NAME);
+        if (device_entry == interfaces.end()) continue;
+        LazyDevice lazy(bus, path);
+        auto name = detail::property_or<std::string>(device_entry->second, "Name",
+                                                     [&] { return lazy.get().Name(); });
+        if (!device.empty() && name != device) continue;
+        auto supplicant = interfaces.find(org::teed::Teed1::Supplicant_proxy::INTERFACE_NAME);
+        if (supplicant != interfaces.end()) return {path, name, &supplicant->second};
+        if (!device.empty()) throw Error(kNotFoundError, "device '" + device + "' has no supplicant");
+    }
+    if (device.empty()) throw Error(kNotFoundError, "teed serves no supplicant device");
+    throw Error(kNotFoundError, "teed serves no device '" + device + "'");
+}
+
+SupplicantInfo read_supplicant(const std::shared_ptr<Bus>& bus, const SupplicantObject& object) {
+    using detail::property_or;
+    CallProxy call_proxy(bus, object.path);
+    SupplicantProxy proxy(call_proxy);
+    const detail::PropertyMap& props = *object.properties;
+    SupplicantInfo info;
+    info.device = object.device;
+    info.device_path =
+        property_or<std::string>(props, "DevicePath", [&] { return proxy.DevicePath(); });
+    info.workers = property_or<uint32_t>(props, "Workers", [&] { return proxy.Workers(); });
+    info.ta_path =
+        property_or<std::vector<std::string>>(props, "TaPath", [&] { return proxy.TaPath(); });
+    info.storage_directory = property_or<std::string>(props, "StorageDirectory",
+                                                      [&] { return proxy.StorageDirectory(); });
+    info.rpmb = property_or<std::string>(props, "Rpmb", [&] { return proxy.Rpmb(); });
+    info.counters = detail::counters_from_wire(proxy.GetCounters());
+    detail::read_supplicant_status(proxy.GetStatus(), info);
     return info;
 }
 
@@ -362,6 +417,13 @@ std::vector<DeviceInfo> Client::devices() {
             devices.push_back(read_device(impl_->bus, path, device->second));
         }
         return devices;
+    });
+}
+
+SupplicantInfo Client::supplicant(const std::string& device) {
+    return translate_errors([&] {
+        auto objects = impl_->objects.GetManagedObjects();
+        return read_supplicant(impl_->bus, find_supplicant(impl_->bus, objects, device));
     });
 }
 

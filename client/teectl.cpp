@@ -49,6 +49,12 @@ int run_reload_policy(client::Client& client, const Arguments& args) {
     return kExitOk;
 }
 
+int run_supplicant(client::Client& client, const Arguments& args) {
+    auto info = client.supplicant(args.device);
+    std::cout << (args.json ? json_line(supplicant_json(info)) : format_supplicant(info));
+    return kExitOk;
+}
+
 client::OpenOptions open_options(const Arguments& args) {
     client::OpenOptions options;
     options.device = args.device;
@@ -115,6 +121,7 @@ int run(const Arguments& args) {
             case Command::Invoke: return run_invoke(client, args);
             case Command::ClientInfo: return run_client_info(client, args);
             case Command::ReloadPolicy: return run_reload_policy(client, args);
+            case Command::Supplicant: return run_supplicant(client, args);
             case Command::Help: break;
         }
         std::cout << usage();

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <utility>
 #include <unistd.h>
 
 #include "common/unique_fd.h"
@@ -195,6 +196,7 @@ Result<Command> parse_command(std::string_view name) {
     if (name == "invoke") return Command::Invoke;
     if (name == "client-info") return Command::ClientInfo;
     if (name == "reload-policy") return Command::ReloadPolicy;
+    if (name == "supplicant") return Command::Supplicant;
     if (name == "help") return Command::Help;
     return usage_error() << "unknown command '" << name << "'";
 }
@@ -208,6 +210,16 @@ Result<void> check_login(ParseState& state) {
     return {};
 }
 
+// How many positional arguments `command` needs and allows, its own name included.
+std::pair<size_t, size_t> positional_counts(Command command) {
+    switch (command) {
+        case Command::Open: return {2, 2};        // open UUID
+        case Command::Invoke: return {3, 3};      // invoke UUID COMMAND
+        case Command::Supplicant: return {1, 2};  // supplicant [DEVICE]
+        default: return {1, 1};
+    }
+}
+
 // Checks the positional arguments and options against the command they follow.
 Result<void> finish(ParseState& state) {
     if (state.help || state.positional.empty()) {
@@ -217,18 +229,21 @@ Result<void> finish(ParseState& state) {
     }
     Arguments& out = state.out;
     out.command = TEED_TRY(parse_command(state.positional[0]));
-    size_t wanted = out.command == Command::Open ? 2 : out.command == Command::Invoke ? 3 : 1;
+    auto [wanted, allowed] = positional_counts(out.command);
     const std::string& name = state.positional[0];
     if (state.positional.size() < wanted) {
         return usage_error() << "'" << name << "' needs "
                              << (out.command == Command::Invoke ? "a UUID and a COMMAND" : "a UUID");
     }
-    if (state.positional.size() > wanted) {
-        return usage_error() << "unexpected argument '" << state.positional[wanted] << "'";
+    if (state.positional.size() > allowed) {
+        return usage_error() << "unexpected argument '" << state.positional[allowed] << "'";
     }
-    if (wanted == 1) {
+    if (out.command != Command::Open && out.command != Command::Invoke) {
         if (!state.first_session_option.empty()) {
             return usage_error() << "'" << name << "' does not take '" << state.first_session_option << "'";
+        }
+        if (out.command == Command::Supplicant && state.positional.size() == 2) {
+            out.device = state.positional[1];
         }
         return {};
     }
@@ -328,6 +343,9 @@ Commands:
   client-info             what teed knows of you: identity, matching policy rules, limits,
                           usage
   reload-policy           re-read teed's policy files; root or teed's user
+  supplicant [DEVICE]     teed's supplicant for DEVICE (default: the first device that has
+                          one): its paths, requests per command, shared memory; members of
+                          group tee and root
   help                    show this text
 
 Options:

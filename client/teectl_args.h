@@ -15,7 +15,7 @@
 
 namespace teed::teectl {
 
-enum class Command { Help, Devices, Status, Open, Invoke, ClientInfo, ReloadPolicy };
+enum class Command { Help, Devices, Status, Open, Invoke, ClientInfo, ReloadPolicy, Supplicant };
 
 struct Arguments {
     Command command = Command::Help;
@@ -24,6 +24,8 @@ struct Arguments {
 
     // open and invoke
     std::string uuid;  // canonical lower-case form
+    // open and invoke: --device; supplicant: its DEVICE argument. Empty: teed or the library
+    // picks one.
     std::string device;
     uint32_t login = client::kLoginPublic;
     uint32_t connection_data = 0;  // the group id of group logins

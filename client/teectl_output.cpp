@@ -96,6 +96,24 @@ std::string format_block(std::string_view name, const std::map<std::string, uint
     return out;
 }
 
+// Rows of cells in left-aligned columns two spaces apart; the first row is the header.
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> widths(rows[0].size(), 0);
+    for (const auto& row : rows) {
+        for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c < row.size(); ++c) {
+            line += row[c];
+            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
 template <typename T>
 Json::Value json_array(const std::vector<T>& items) {
     Json::Value out(Json::arrayValue);
@@ -182,20 +200,7 @@ std::string format_devices(const std::vector<client::DeviceInfo>& devices) {
         rows.push_back({d.name, d.implementation, d.capabilities.empty() ? "-" : join(d.capabilities, ","),
                         d.simulated ? "yes" : "no", d.device_path});
     }
-    std::vector<size_t> widths(rows[0].size(), 0);
-    for (const auto& row : rows) {
-        for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
-    }
-    std::string out;
-    for (const auto& row : rows) {
-        std::string line;
-        for (size_t c = 0; c < row.size(); ++c) {
-            line += row[c];
-            if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
-        }
-        out += line + "\n";
-    }
-    return out;
+    return format_table(rows);
 }
 
 Json::Value devices_json(const std::vector<client::DeviceInfo>& devices) {
@@ -274,6 +279,53 @@ Json::Value policy_reload_json(const client::PolicyReload& reload) {
     out["files"] = Json::UInt(reload.files);
     out["rules"] = Json::UInt(reload.rules);
     out["warnings"] = json_array(reload.warnings);
+    return out;
+}
+
+std::string format_supplicant(const client::SupplicantInfo& info) {
+    std::string out;
+    out += "device: " + text_or_dash(info.device) + "\n";
+    out += "device_path: " + text_or_dash(info.device_path) + "\n";
+    out += "workers: " + std::to_string(info.workers) + "\n";
+    out += "ta_path: " + list_or_dash(info.ta_path) + "\n";
+    out += "storage_directory: " + text_or_dash(info.storage_directory) + "\n";
+    out += "rpmb: " + text_or_dash(info.rpmb) + "\n";
+    if (info.counters.empty()) {
+        out += "requests: none yet\n";
+    } else {
+        std::vector<std::vector<std::string>> rows = {{"COMMAND", "SERVED", "FAILED", "IN FLIGHT"}};
+        for (const auto& [command, counts] : info.counters) {
+            rows.push_back({command, std::to_string(counts.served), std::to_string(counts.failed),
+                            std::to_string(counts.in_flight)});
+        }
+        out += format_table(rows);
+    }
+    out += "status: the secure world holds " + std::to_string(info.shared_memory_buffers) +
+           " shared memory buffer(s), " + std::to_string(info.shared_memory_bytes) + " byte(s); " +
+           std::to_string(info.send_failures) + " answer(s) not taken by the kernel\n";
+    return out;
+}
+
+Json::Value supplicant_json(const client::SupplicantInfo& info) {
+    Json::Value out(Json::objectValue);
+    out["device"] = info.device;
+    out["device_path"] = info.device_path;
+    out["workers"] = Json::UInt(info.workers);
+    out["ta_path"] = json_array(info.ta_path);
+    out["storage_directory"] = info.storage_directory;
+    out["rpmb"] = info.rpmb;
+    Json::Value counters(Json::objectValue);
+    for (const auto& [command, counts] : info.counters) {
+        Json::Value entry(Json::objectValue);
+        entry["served"] = Json::UInt64(counts.served);
+        entry["failed"] = Json::UInt64(counts.failed);
+        entry["in_flight"] = Json::UInt64(counts.in_flight);
+        counters[command] = entry;
+    }
+    out["counters"] = counters;
+    out["shared_memory_bytes"] = Json::UInt64(info.shared_memory_bytes);
+    out["shared_memory_buffers"] = Json::UInt64(info.shared_memory_buffers);
+    out["send_failures"] = Json::UInt64(info.send_failures);
     return out;
 }
 

@@ -65,4 +65,19 @@ ClientInfo client_info_from_wire(const std::map<std::string, sdbus::Variant>& in
     return out;
 }
 
+std::map<std::string, SupplicantInfo::Counters> counters_from_wire(const WireCounters& counters) {
+    std::map<std::string, SupplicantInfo::Counters> out;
+    for (const auto& [command, counts] : counters) {
+        out[command] = {counts.get<0>(), counts.get<1>(), counts.get<2>()};
+    }
+    return out;
+}
+
+void read_supplicant_status(const std::map<std::string, sdbus::Variant>& status,
+                            SupplicantInfo& info) {
+    read_key(status, "shared_memory_bytes", info.shared_memory_bytes);
+    read_key(status, "shared_memory_buffers", info.shared_memory_buffers);
+    read_key(status, "send_failures", info.send_failures);
+}
+
 }  // namespace teed::client::detail

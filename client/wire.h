@@ -29,6 +29,16 @@ WireOptions call_options(std::optional<uint32_t> cancel_id);
 // may add some.
 ClientInfo client_info_from_wire(const std::map<std::string, sdbus::Variant>& info);
 
+// GetCounters' a{s(ttt)}: per command, (served, failed, in flight).
+using WireCounters = std::map<std::string, sdbus::Struct<uint64_t, uint64_t, uint64_t>>;
+std::map<std::string, SupplicantInfo::Counters> counters_from_wire(const WireCounters& counters);
+
+// The a{sv} of Supplicant.GetStatus into `info`'s shared_memory_bytes, shared_memory_buffers and
+// send_failures, with the same rules as client_info_from_wire: a missing or mistyped key leaves
+// the field as it was, unknown keys are ignored.
+void read_supplicant_status(const std::map<std::string, sdbus::Variant>& status,
+                            SupplicantInfo& info);
+
 using PropertyMap = std::map<std::string, sdbus::Variant>;
 
 // The property `name` from `properties` (one interface's entry in GetManagedObjects), or, when it

@@ -170,6 +170,29 @@ struct PolicyReload {
     std::vector<std::string> warnings;
 };
 
+// teed serving the secure world's requests for one OP-TEE (org.teed.Teed1.Supplicant on the
+// object of the TEE's client device; docs/dbus/org.teed.Teed1.Supplicant.md). A value teed did
+// not send keeps its default here.
+struct SupplicantInfo {
+    std::string device;       // the client device it serves, e.g. "simtee0"
+    std::string device_path;  // the supplicant device: "/dev/teepriv0", or "sim:simteepriv0"
+    uint32_t workers = 0;     // requests served at once
+    std::vector<std::string> ta_path;  // directories TAs are loaded from, in search order
+    std::string storage_directory;     // where this TEE's REE file system lives
+    std::string rpmb;  // "none", "emulated:FILE", or the RPMB partition's device path
+    struct Counters {
+        uint64_t served = 0;     // answered with success
+        uint64_t failed = 0;     // answered with an error, or the answer was not delivered
+        uint64_t in_flight = 0;  // received, not yet answered
+        friend bool operator==(const Counters&, const Counters&) = default;
+    };
+    // Per command seen so far: "fs", "load-ta", "rpmb", "shm-alloc", ..., "command-N".
+    std::map<std::string, Counters> counters;
+    uint64_t shared_memory_bytes = 0;    // shared memory the secure world holds now
+    uint64_t shared_memory_buffers = 0;  // buffers it holds now
+    uint64_t send_failures = 0;          // answers the kernel did not take since teed started
+};
+
 class Client;
 class SharedMemory;
 
@@ -279,6 +302,13 @@ public:
     // others). When a file is invalid the previous policy stays and this throws
     // org.teed.Teed1.Error.InvalidArgument whose message lists each problem as FILE:LINE: REASON.
     PolicyReload reload_policy();
+
+    // teed's supplicant for `device` (a client device's name, e.g. "simtee0"), or for the first
+    // device that has one when `device` is empty: its properties, GetCounters and GetStatus.
+    // org.teed.Teed1.Error.NotFound when teed serves no such device, the device has no
+    // supplicant, or (empty `device`) no device has one. The bus lets members of group "tee" and
+    // root read the counters; others get org.freedesktop.DBus.Error.AccessDenied.
+    SupplicantInfo supplicant(const std::string& device = "");
 
     // This connection's unique bus name, e.g. ":1.42".
     std::string unique_name() const;

@@ -137,6 +137,39 @@ TEST(ClientInfoFromWire, IgnoresUnknownKeysAndKeepsDefaultsForMissingOrMistypedO
     EXPECT_EQ(detail::client_info_from_wire({}).uid, UINT32_MAX);
 }
 
+TEST(SupplicantCountersFromWire, KeepEachCommandsThreeCounts) {
+    detail::WireCounters wire;
+    wire.emplace("fs", sdbus::Struct<uint64_t, uint64_t, uint64_t>(12, 2, 1));
+    wire.emplace("command-77", sdbus::Struct<uint64_t, uint64_t, uint64_t>(0, UINT64_MAX, 0));
+    auto counters = detail::counters_from_wire(wire);
+    ASSERT_EQ(counters.size(), 2u);
+    EXPECT_EQ(counters.at("fs"), (SupplicantInfo::Counters{12, 2, 1}));
+    EXPECT_EQ(counters.at("command-77"), (SupplicantInfo::Counters{0, UINT64_MAX, 0}));
+    EXPECT_TRUE(detail::counters_from_wire({}).empty());
+}
+
+TEST(SupplicantStatusFromWire, ReadsTheDocumentedKeysAndKeepsDefaultsForOthers) {
+    std::map<std::string, sdbus::Variant> wire;
+    wire.emplace("shared_memory_bytes", sdbus::Variant(uint64_t{8192}));
+    wire.emplace("shared_memory_buffers", sdbus::Variant(uint64_t{2}));
+    wire.emplace("send_failures", sdbus::Variant(uint64_t{3}));
+    SupplicantInfo info;
+    detail::read_supplicant_status(wire, info);
+    EXPECT_EQ(info.shared_memory_bytes, 8192u);
+    EXPECT_EQ(info.shared_memory_buffers, 2u);
+    EXPECT_EQ(info.send_failures, 3u);
+
+    std::map<std::string, sdbus::Variant> partial;
+    partial.emplace("shared_memory_bytes", sdbus::Variant(uint32_t{4096}));  // not a 't'
+    partial.emplace("send_failures", sdbus::Variant(uint64_t{5}));
+    partial.emplace("queue_depth", sdbus::Variant(uint64_t{9}));  // a key from a newer teed
+    SupplicantInfo other;
+    detail::read_supplicant_status(partial, other);
+    EXPECT_EQ(other.shared_memory_bytes, 0u) << "a mistyped key counts as missing";
+    EXPECT_EQ(other.shared_memory_buffers, 0u);
+    EXPECT_EQ(other.send_failures, 5u);
+}
+
 TEST(AnError, KeepsTheDbusNameAndMessage) {
     Error error("org.teed.Teed1.Error.NotFound", "no such session");
     EXPECT_EQ(error.name(), "org.teed.Teed1.Error.NotFound");

@@ -153,9 +153,36 @@ TEST(ATeectlParser, RejectsArgumentsAndSessionOptionsOnClientInfoAndReloadPolicy
         << message;
 }
 
+TEST(ATeectlParser, ParsesSupplicantWithAndWithoutADevice) {
+    auto first = parse_ok({"supplicant"});
+    EXPECT_EQ(first.command, Command::Supplicant);
+    EXPECT_EQ(first.device, "") << "no DEVICE: the library picks the first";
+    auto named = parse_ok({"--json", "supplicant", "simtee1", "--bus-address", "unix:path=/tmp/b"});
+    EXPECT_EQ(named.command, Command::Supplicant);
+    EXPECT_EQ(named.device, "simtee1");
+    EXPECT_TRUE(named.json);
+    EXPECT_EQ(named.bus_address, "unix:path=/tmp/b");
+    EXPECT_EQ(parse_ok({"supplicant", "--", "-odd-name"}).device, "-odd-name");
+}
+
+TEST(ATeectlParser, RejectsASecondDeviceAndSessionOptionsOnSupplicant) {
+    EXPECT_NE(parse_error({"supplicant", "tee0", "tee1"}).find("unexpected argument 'tee1'"),
+              std::string::npos);
+    auto message = parse_error({"supplicant", "--device", "tee0"});
+    EXPECT_NE(message.find("'supplicant' does not take '--device'"), std::string::npos) << message;
+    EXPECT_NE(parse_error({"supplicant", "--value-out"}).find("does not take '--value-out'"),
+              std::string::npos);
+}
+
+TEST(ATeectlParser, StillRefusesADeviceArgumentOnOtherCommands) {
+    EXPECT_NE(parse_error({"devices", "tee0"}).find("unexpected argument 'tee0'"), std::string::npos);
+    EXPECT_NE(parse_error({"open", kUuid, "tee0"}).find("unexpected argument 'tee0'"),
+              std::string::npos);
+}
+
 TEST(ATeectlUsage, NamesEveryCommand) {
     for (const char* command :
-         {"devices", "status", "open", "invoke", "client-info", "reload-policy"}) {
+         {"devices", "status", "open", "invoke", "client-info", "reload-policy", "supplicant"}) {
         EXPECT_NE(usage().find(std::string("\n  ") + command + " "), std::string::npos) << command;
     }
 }

@@ -269,6 +269,83 @@ TEST(APolicyReloadReport, PrintsTheCountsAndEachWarning) {
     EXPECT_TRUE(parse_json(json_line(policy_reload_json({}))).isMember("warnings"));
 }
 
+client::SupplicantInfo busy_supplicant() {
+    client::SupplicantInfo info;
+    info.device = "simtee0";
+    info.device_path = "sim:simteepriv0";
+    info.workers = 4;
+    info.ta_path = {"/usr/lib/optee_armtz", "/lib/optee_armtz"};
+    info.storage_directory = "/var/lib/teed/storage/simteepriv0";
+    info.rpmb = "emulated:/var/lib/teed/rpmb/simteepriv0.img";
+    info.counters = {{"shm-alloc", {4, 0, 0}}, {"fs", {12, 2, 1}}, {"load-ta", {1, 0, 0}}};
+    info.shared_memory_bytes = 8192;
+    info.shared_memory_buffers = 2;
+    info.send_failures = 1;
+    return info;
+}
+
+TEST(ASupplicantReport, PrintsPathsThenCountersByCommandThenTheStatusLine) {
+    EXPECT_EQ(format_supplicant(busy_supplicant()),
+              "device: simtee0\n"
+              "device_path: sim:simteepriv0\n"
+              "workers: 4\n"
+              "ta_path: /usr/lib/optee_armtz /lib/optee_armtz\n"
+              "storage_directory: /var/lib/teed/storage/simteepriv0\n"
+              "rpmb: emulated:/var/lib/teed/rpmb/simteepriv0.img\n"
+              "COMMAND    SERVED  FAILED  IN FLIGHT\n"
+              "fs         12      2       1\n"
+              "load-ta    1       0       0\n"
+              "shm-alloc  4       0       0\n"
+              "status: the secure world holds 2 shared memory buffer(s), 8192 byte(s); "
+              "1 answer(s) not taken by the kernel\n");
+}
+
+TEST(ASupplicantReport, SaysWhenNoRequestCameYetAndDashesWhatTeedDidNotReport) {
+    EXPECT_EQ(format_supplicant({}),
+              "device: -\ndevice_path: -\nworkers: 0\nta_path: -\nstorage_directory: -\nrpmb: -\n"
+              "requests: none yet\n"
+              "status: the secure world holds 0 shared memory buffer(s), 0 byte(s); "
+              "0 answer(s) not taken by the kernel\n");
+    auto wide = busy_supplicant();
+    wide.counters = {{"command-4294967295", {UINT64_MAX, 0, 0}}};
+    auto text = format_supplicant(wide);
+    EXPECT_NE(text.find("COMMAND             SERVED                FAILED  IN FLIGHT\n"
+                        "command-4294967295  18446744073709551615  0       0\n"),
+              std::string::npos)
+        << text;
+}
+
+TEST(ASupplicantReport, IsAJsonObjectWithTheSameFacts) {
+    auto json = parse_json(json_line(supplicant_json(busy_supplicant())));
+    ASSERT_TRUE(json.isObject());
+    EXPECT_EQ(json["device"].asString(), "simtee0");
+    EXPECT_EQ(json["device_path"].asString(), "sim:simteepriv0");
+    EXPECT_EQ(json["workers"].asUInt(), 4u);
+    ASSERT_TRUE(json["ta_path"].isArray());
+    ASSERT_EQ(json["ta_path"].size(), 2u);
+    EXPECT_EQ(json["ta_path"][1].asString(), "/lib/optee_armtz");
+    EXPECT_EQ(json["storage_directory"].asString(), "/var/lib/teed/storage/simteepriv0");
+    EXPECT_EQ(json["rpmb"].asString(), "emulated:/var/lib/teed/rpmb/simteepriv0.img");
+    ASSERT_TRUE(json["counters"].isObject());
+    EXPECT_EQ(json["counters"].size(), 3u);
+    EXPECT_EQ(json["counters"]["fs"]["served"].asUInt64(), 12u);
+    EXPECT_EQ(json["counters"]["fs"]["failed"].asUInt64(), 2u);
+    EXPECT_EQ(json["counters"]["fs"]["in_flight"].asUInt64(), 1u);
+    EXPECT_EQ(json["counters"]["shm-alloc"]["served"].asUInt64(), 4u);
+    EXPECT_EQ(json["shared_memory_bytes"].asUInt64(), 8192u);
+    EXPECT_EQ(json["shared_memory_buffers"].asUInt64(), 2u);
+    EXPECT_EQ(json["send_failures"].asUInt64(), 1u);
+
+    auto wide = busy_supplicant();
+    wide.shared_memory_bytes = UINT64_MAX;
+    EXPECT_EQ(parse_json(json_line(supplicant_json(wide)))["shared_memory_bytes"].asUInt64(),
+              UINT64_MAX);
+    auto empty = parse_json(json_line(supplicant_json({})));
+    EXPECT_TRUE(empty["ta_path"].isArray());
+    EXPECT_TRUE(empty["counters"].isObject());
+    EXPECT_EQ(empty["rpmb"].asString(), "") << "JSON keeps teed's empty string";
+}
+
 TEST(AnErrorReport, NamesTheDbusError) {
     auto json = parse_json(json_line(error_json("org.teed.Teed1.Error.NotFound", "no TA 'x'")));
     EXPECT_EQ(json["error"].asString(), "org.teed.Teed1.Error.NotFound");
