@@ -35,7 +35,7 @@ struct SupplicantConfig {
     uint32_t workers = defaults::kSupplicantWorkers;
     uint64_t shm_bytes = defaults::kSupplicantShmBytes;  // buffers the secure world may hold
     std::string ta_path = "/lib/optee_armtz";             // colon-separated directories
-    // Per device: storage/<device>/ (REE FS), rpmb/<device>.img (emulated RPMB).
+    // Per supplicant device: storage/teepriv0/ (REE FS), rpmb/teepriv0.img (emulated RPMB).
     std::string state_directory = "/var/lib/teed";
     // For hardware devices: "none", "emulated" (a file under the state directory: development
     // only, no rollback protection), or an eMMC RPMB partition such as "/dev/mmcblk0rpmb".
