@@ -16,7 +16,10 @@ cmake --build "$build_dir" --target "$target" >/dev/null
 
 corpus=$build_dir/$target.corpus
 mkdir -p "$corpus"
-python3 "$source_dir/tests/fuzz/make_seeds.py" "$corpus"
+# A target's own seed writer (<target>_seeds.py) if it has one, else the channel frames'.
+seeds=$source_dir/tests/fuzz/${target}_seeds.py
+[ -f "$seeds" ] || seeds=$source_dir/tests/fuzz/make_seeds.py
+python3 "$seeds" "$corpus"
 # Crash reproducers land in the build directory, not the working directory.
 "$build_dir/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -artifact_prefix="$build_dir/" -print_final_stats=1 "$corpus" 2>&1 | tail -n 25
