@@ -1,42 +1,14 @@
 #include "dbus/guard.h"
 
 #include <chrono>
-#include <mutex>
+
+#include "common/log_rate_limit.h"
 
 namespace teed {
 namespace {
 
-constexpr auto kRefusalWindow = std::chrono::seconds(10);
-constexpr uint32_t kRefusalBurst = 20;
-
-// One fixed window for all clients; the loop thread is the only caller today, the mutex keeps it
-// correct if that changes.
-struct RefusalWindow {
-    std::mutex mutex;
-    std::chrono::steady_clock::time_point start;
-    uint32_t written = 0;
-    uint64_t suppressed = 0;
-
-    // How many were dropped before this one, or -1 when this one is dropped too.
-    int64_t admit() {
-        std::lock_guard lock(mutex);
-        auto now = std::chrono::steady_clock::now();
-        if (written == 0 || now - start >= kRefusalWindow) {
-            start = now;
-            written = 0;
-        }
-        if (written >= kRefusalBurst) {
-            ++suppressed;
-            return -1;
-        }
-        ++written;
-        auto dropped = static_cast<int64_t>(suppressed);
-        suppressed = 0;
-        return dropped;
-    }
-};
-
-RefusalWindow g_refusals;
+// One window for all clients: refusals are what a client can make teed log at will.
+LogRateLimit g_refusals(20, std::chrono::seconds(10));
 
 }  // namespace
 

@@ -59,6 +59,10 @@ struct RpcParam {
     const RpcSharedBuffer* buffer = nullptr;
     uint64_t offset = 0;
     uint64_t size = 0;
+    // Memrefs without `buffer`: a shm id the supplicant sees as is (-1: no buffer). The driver
+    // forwards memory the supplicant did not allocate this way (the kernel's own buffers), and a
+    // faulty secure world may name anything.
+    int64_t shm_id = -1;
 
     static RpcParam value(uint32_t type, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
         return {.type = type, .a = a, .b = b, .c = c};
@@ -66,6 +70,9 @@ struct RpcParam {
     static RpcParam memref(uint32_t type, const RpcSharedBuffer* buffer, uint64_t offset,
                            uint64_t size) {
         return {.type = type, .buffer = buffer, .offset = offset, .size = size};
+    }
+    static RpcParam memref_by_id(uint32_t type, int64_t shm_id, uint64_t offset, uint64_t size) {
+        return {.type = type, .offset = offset, .size = size, .shm_id = shm_id};
     }
 };
 

@@ -15,6 +15,7 @@
 #include "backends/sim/kernel_params.h"
 #include "backends/sim/secure_world.h"
 #include "backends/sim/shm_table.h"
+#include "backends/sim/supplicant_queue.h"
 
 namespace teed {
 namespace {
@@ -23,12 +24,16 @@ using sim::ContextId;
 
 // What all contexts of one node share: it lives as long as the node or any of its contexts.
 struct NodeState {
-    explicit NodeState(const SimOptions& opts)
-        : options(opts), world(sim::builtin_trusted_apps()), shms(opts.shm_pool_bytes) {}
+    NodeState(const SimOptions& opts, bool has_supplicant_device)
+        : options(opts),
+          shms(opts.shm_pool_bytes),
+          supplicant(shms, has_supplicant_device),
+          world(sim::builtin_trusted_apps(supplicant)) {}
 
     const SimOptions options;
-    sim::SecureWorld world;
     sim::ShmTable shms;
+    sim::SupplicantQueue supplicant;  // before `world`: TAs hold a reference to it
+    sim::SecureWorld world;
     std::atomic<ContextId> next_context{1};
 };
 
@@ -68,7 +73,9 @@ private:
 
 class SimContext final : public SimDevice {
 public:
-    SimContext(std::shared_ptr<NodeState> node, ContextId id) : node_(std::move(node)), id_(id) {}
+    // `privileged`: a context of the supplicant device, already attached to the node's queue.
+    SimContext(std::shared_ptr<NodeState> node, ContextId id, bool privileged)
+        : node_(std::move(node)), id_(id), privileged_(privileged) {}
     ~SimContext() override;
 
     Result<tee_ioctl_version_data> version() override;
@@ -116,12 +123,15 @@ private:
 
     const std::shared_ptr<NodeState> node_;
     const ContextId id_;
+    const bool privileged_;
     mutable std::mutex mutex_;
     std::set<uint32_t> sessions_;  // guarded by mutex_: the driver's per-context session list
     std::atomic<size_t> in_progress_{0};
 };
 
 SimContext::~SimContext() {
+    // optee_supp_release(): the secure world's requests fail with TEEC_ERROR_COMMUNICATION.
+    if (privileged_) node_->supplicant.detach(id_);
     // As optee_release(): every session of the context is closed. Its shms stay until their fd
     // and mappings are gone, as each tee_shm holds a reference on its context.
     std::set<uint32_t> sessions;
@@ -139,6 +149,7 @@ Result<tee_ioctl_version_data> SimContext::version() {
         .impl_id = TEE_IMPL_ID_OPTEE, .impl_caps = TEE_OPTEE_CAP_TZ, .gen_caps = TEE_GEN_CAP_GP};
     if (options.reg_mem) version.gen_caps |= TEE_GEN_CAP_REG_MEM;
     if (options.memref_null) version.gen_caps |= TEE_GEN_CAP_MEMREF_NULL;
+    if (privileged_) version.gen_caps |= TEE_GEN_CAP_PRIVILEGED;
     return version;
 }
 
@@ -230,13 +241,16 @@ Result<void> SimContext::close_session(const tee_ioctl_close_session_arg& arg) {
     return {};
 }
 
-// The OP-TEE client device has no supplicant or object operations.
-Result<void> SimContext::supp_recv(const tee_ioctl_buf_data& /*buf*/) {
-    return ErrnoError(EINVAL) << "SUPPL_RECV on a client device";
+// The OP-TEE client device has no supplicant operations: optee_supp_recv/send answer EINVAL
+// unless the context is the supplicant's.
+Result<void> SimContext::supp_recv(const tee_ioctl_buf_data& buf) {
+    if (!privileged_) return ErrnoError(EINVAL) << "SUPPL_RECV on a client device";
+    return node_->supplicant.receive(buf);
 }
 
-Result<void> SimContext::supp_send(const tee_ioctl_buf_data& /*buf*/) {
-    return ErrnoError(EINVAL) << "SUPPL_SEND on a client device";
+Result<void> SimContext::supp_send(const tee_ioctl_buf_data& buf) {
+    if (!privileged_) return ErrnoError(EINVAL) << "SUPPL_SEND on a client device";
+    return node_->supplicant.send(buf);
 }
 
 Result<void> SimContext::object_invoke(const tee_ioctl_buf_data& /*buf*/) {
@@ -260,17 +274,18 @@ bool SimContext::owns_session(uint32_t session) const {
 
 class SimNode final : public SimDeviceNode {
 public:
-    explicit SimNode(const SimOptions& options)
-        : name_(options.name),
-          path_("sim:" + options.name),
-          state_(std::make_shared<NodeState>(options)) {}
+    SimNode(std::string name, std::shared_ptr<NodeState> state, bool privileged)
+        : name_(std::move(name)), path_("sim:" + name_), state_(std::move(state)),
+          privileged_(privileged) {}
 
     const std::string& name() const override { return name_; }
     const std::string& path() const override { return path_; }
     bool simulated() const override { return true; }
     Result<std::unique_ptr<Device>> open() override {
-        return std::unique_ptr<Device>(
-            std::make_unique<SimContext>(state_, state_->next_context.fetch_add(1)));
+        ContextId id = state_->next_context.fetch_add(1);
+        // optee_open(): only one context may hold the supplicant device.
+        if (privileged_) TEED_TRY(state_->supplicant.attach(id));
+        return std::unique_ptr<Device>(std::make_unique<SimContext>(state_, id, privileged_));
     }
 
     size_t live_shm_count() override {
@@ -282,17 +297,27 @@ public:
         return state_->shms.pool_used();
     }
     size_t open_session_count() const override { return state_->world.session_count(); }
+    size_t pending_supplicant_requests() const override { return state_->supplicant.pending(); }
+    sim::SupplicantRpc& secure_world_rpc() override { return state_->supplicant; }
 
 private:
     const std::string name_;
     const std::string path_;
     const std::shared_ptr<NodeState> state_;
+    const bool privileged_;
 };
 
 }  // namespace
 
 std::unique_ptr<DeviceNode> make_simulated_node(const SimOptions& options) {
-    return std::make_unique<SimNode>(options);
+    auto state = std::make_shared<NodeState>(options, /*has_supplicant_device=*/false);
+    return std::make_unique<SimNode>(options.name, std::move(state), false);
+}
+
+SimTee make_simulated_tee(const SimOptions& options) {
+    auto state = std::make_shared<NodeState>(options, /*has_supplicant_device=*/true);
+    return {.client = std::make_unique<SimNode>(options.name, state, false),
+            .supplicant = std::make_unique<SimNode>(options.supplicant_name, state, true)};
 }
 
 }  // namespace teed

@@ -21,8 +21,14 @@
 
 namespace teed {
 
+namespace sim {
+class SupplicantRpc;
+}
+
 struct SimOptions {
     std::string name = "simtee0";
+    // The node's supplicant device, made by make_simulated_tee().
+    std::string supplicant_name = "simteepriv0";
     // What TEE_IOC_VERSION reports; gen_caps always includes TEE_GEN_CAP_GP.
     bool reg_mem = true;      // TEE_GEN_CAP_REG_MEM
     bool memref_null = true;  // TEE_GEN_CAP_MEMREF_NULL
@@ -30,8 +36,18 @@ struct SimOptions {
     uint64_t shm_pool_bytes = 256ull << 20;
 };
 
-// Returns a SimDeviceNode; its path() is "sim:" followed by the name.
+// Returns a SimDeviceNode; its path() is "sim:" followed by the name. The TEE has no supplicant
+// device: TAs' requests to the normal world fail with TEEC_ERROR_COMMUNICATION.
 std::unique_ptr<DeviceNode> make_simulated_node(const SimOptions& options);
+
+// A simulated OP-TEE with both of its devices, as the OP-TEE driver registers them: the client
+// node (`options.name`) and the supplicant node (`options.supplicant_name`, path "sim:" + name),
+// through which one context at a time serves the TAs' requests (SUPPL_RECV / SUPPL_SEND).
+struct SimTee {
+    std::unique_ptr<DeviceNode> client;
+    std::unique_ptr<DeviceNode> supplicant;
+};
+SimTee make_simulated_tee(const SimOptions& options);
 
 // The identity namespace the kernel hashes USER/GROUP logins in (tee_core.c).
 inline constexpr const char* kClientUuidNamespace = "58ac9ca0-2086-4683-a1b8-ec4bc08e01b6";
@@ -59,6 +75,11 @@ public:
     virtual uint64_t shm_pool_used() = 0;
     // Sessions open in the secure world, across all contexts.
     virtual size_t open_session_count() const = 0;
+    // The TAs' requests to the supplicant queued or taken and not yet answered.
+    virtual size_t pending_supplicant_requests() const = 0;
+    // What the secure world's threads send their requests through: lets a supplicant be tested
+    // with requests of any shape, as a TA would send them.
+    virtual sim::SupplicantRpc& secure_world_rpc() = 0;
 };
 
 }  // namespace teed

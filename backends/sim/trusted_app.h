@@ -64,7 +64,10 @@ public:
                                                     uint32_t& ret_code) = 0;
 };
 
-// hello_world, echo, sleep, panic, whoami, copy (docs/simulator.md).
-std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps();
+class SupplicantRpc;
+
+// hello_world, echo, sleep, panic, whoami, copy (docs/simulator.md). TAs that need the normal
+// world send their requests through `supplicant`, which must outlive them.
+std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant);
 
 }  // namespace teed::sim

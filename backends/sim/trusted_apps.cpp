@@ -184,7 +184,7 @@ private:
 
 }  // namespace
 
-std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps() {
+std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& /*supplicant*/) {
     std::vector<std::unique_ptr<TrustedApp>> apps;
     apps.push_back(std::make_unique<HelloWorldApp>());
     apps.push_back(

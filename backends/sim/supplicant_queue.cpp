@@ -1,0 +1,335 @@
+#include "backends/sim/supplicant_queue.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include <cstring>
+
+#include "backends/kernel/gp.h"
+#include "backends/optee/supplicant/rpc_protocol.h"
+
+namespace teed::sim {
+namespace {
+
+constexpr uint64_t kMetaAttr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | TEE_IOCTL_PARAM_ATTR_META;
+
+// A request param as the kernel holds it (struct tee_param): the type, and three words that are
+// a value's a, b, c or a memref's shm, offset, size, as the union overlays them.
+struct QueuedParam {
+    uint64_t attr = 0;
+    uint64_t a = 0;
+    uint64_t b = 0;
+    uint64_t c = 0;
+    int64_t shm_id = -1;  // memrefs: the supplicant's buffer, -1 for none
+};
+
+bool is_memref(uint64_t type) {
+    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
+           type <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
+}
+
+bool is_value(uint64_t type) {
+    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
+           type <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
+}
+
+tee_ioctl_param read_param(const uint8_t* params, size_t index) {
+    tee_ioctl_param param{};
+    std::memcpy(&param, params + index * sizeof(param), sizeof(param));
+    return param;
+}
+
+void write_param(uint8_t* params, size_t index, const tee_ioctl_param& param) {
+    std::memcpy(params + index * sizeof(param), &param, sizeof(param));
+}
+
+// params_to_supp(): what the supplicant reads of a request param.
+tee_ioctl_param to_supplicant(const QueuedParam& param) {
+    tee_ioctl_param out{.attr = param.attr, .a = 0, .b = 0, .c = 0};
+    const uint64_t type = param.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
+    if (type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT ||
+        type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT) {
+        out.a = param.a;
+        out.b = param.b;
+        out.c = param.c;
+    } else if (is_memref(type)) {
+        out.b = param.b;  // size
+        if (param.shm_id < 0) {
+            out.c = TEE_MEMREF_NULL;
+        } else {
+            out.a = param.a;  // offset
+            out.c = static_cast<uint64_t>(param.shm_id);
+        }
+    }
+    return out;
+}
+
+// params_from_supp(): the three words of the union a sent param fills. A memref fills only its
+// size (the shm pointer and offset are cleared), anything but a value or memref nothing.
+std::array<uint64_t, 3> from_supplicant(const tee_ioctl_param& sent) {
+    const uint64_t type = sent.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
+    if (is_value(type)) return {sent.a, sent.b, sent.c};
+    if (is_memref(type)) return {0, 0, sent.b};
+    return {0, 0, 0};
+}
+
+// The argument of RECV or SEND, as tee_ioctl_supp_recv/send check it before the driver runs.
+Result<uint8_t*> supplicant_arg(const tee_ioctl_buf_data& buf, uint32_t& ret_num_params) {
+    constexpr size_t header = sizeof(tee_iocl_supp_recv_arg);
+    if (buf.buf_len > TEE_MAX_ARG_SIZE || buf.buf_len < header)
+        return ErrnoError(EINVAL) << "argument of " << buf.buf_len << " bytes";
+    if (buf.buf_ptr == 0) return ErrnoError(EFAULT) << "argument at address 0";
+    auto* base = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(buf.buf_ptr));
+    uint32_t num_params = 0;
+    std::memcpy(&num_params, base + offsetof(tee_iocl_supp_recv_arg, num_params), sizeof(num_params));
+    if (header + uint64_t{num_params} * sizeof(tee_ioctl_param) != buf.buf_len)
+        return ErrnoError(EINVAL) << num_params << " params do not fill " << buf.buf_len << " bytes";
+    for (uint32_t i = 0; i < num_params; ++i) {
+        tee_ioctl_param param = read_param(base + header, i);
+        if ((param.attr & ~uint64_t{TEE_IOCTL_PARAM_ATTR_MASK}) != 0)
+            return ErrnoError(EINVAL) << "param " << i << " attr " << param.attr;
+    }
+    ret_num_params = num_params;
+    return base;
+}
+
+}  // namespace
+
+struct SupplicantQueue::Request {
+    uint32_t func = 0;
+    std::vector<QueuedParam> params;
+    uint32_t ret = gp::kErrorCommunication;
+    bool done = false;
+    std::condition_variable completed;
+};
+
+SupplicantQueue::SupplicantQueue(ShmTable& shms, bool has_device)
+    : shms_(shms), has_device_(has_device),
+      wakeups_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
+
+SupplicantQueue::~SupplicantQueue() = default;
+
+uint32_t SupplicantQueue::call(uint32_t command, std::span<RpcParam> params) {
+    if (!has_device_ || !wakeups_.valid()) return gp::kErrorCommunication;
+    auto request = std::make_shared<Request>();
+    request->func = command;
+    for (const RpcParam& param : params) {
+        QueuedParam queued{.attr = param.type, .a = param.a, .b = param.b, .c = param.c};
+        if (is_memref(param.type)) {
+            queued.a = param.offset;
+            queued.b = param.size;
+            queued.c = 0;
+            queued.shm_id = param.buffer != nullptr ? param.buffer->id() : param.shm_id;
+        }
+        request->params.push_back(queued);
+    }
+
+    std::unique_lock lock(mutex_);
+    queue_.push_back(request);
+    wake_one_receiver();
+    // optee_supp_thrd_req(): the secure-world thread waits until the supplicant answers or goes
+    // away (only a fatal signal would interrupt it; TAs have none).
+    request->completed.wait(lock, [&] { return request->done; });
+
+    for (size_t i = 0; i < params.size(); ++i) {
+        const QueuedParam& answered = request->params[i];
+        const uint64_t type = params[i].type;
+        if (type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT ||
+            type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT) {
+            params[i].a = answered.a;
+            params[i].b = answered.b;
+            params[i].c = answered.c;
+        } else if (type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
+                   type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT) {
+            params[i].size = answered.b;
+        }
+    }
+    return request->ret;
+}
+
+std::unique_ptr<RpcSharedBuffer> SupplicantQueue::allocate(size_t size, uint32_t& ret_code) {
+    std::array<RpcParam, 1> params{RpcParam::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
+                                                   supplicant::kShmTypeAppl, size, 0)};
+    uint32_t ret = call(supplicant::kCmdShmAlloc, params);
+    if (ret != gp::kSuccess) {
+        // The driver turns any refusal into -ENOMEM, which OP-TEE sees as out of memory.
+        ret_code = gp::kErrorOutOfMemory;
+        return nullptr;
+    }
+    std::shared_ptr<SharedMemory> shm;
+    {
+        std::lock_guard lock(mutex_);
+        if (supplicant_) {
+            shm = shms_.find(*supplicant_,
+                             static_cast<int32_t>(static_cast<uint32_t>(params[0].c)));
+        }
+    }
+    if (!shm || shm->size() < size) {
+        ret_code = gp::kErrorOutOfMemory;
+        return nullptr;
+    }
+    ret_code = gp::kSuccess;
+    return std::make_unique<RpcSharedBuffer>(*this, std::move(shm));
+}
+
+void SupplicantQueue::free(int32_t shm_id) {
+    std::array<RpcParam, 1> params{RpcParam::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
+                                                   supplicant::kShmTypeAppl,
+                                                   static_cast<uint64_t>(shm_id), 0)};
+    (void)call(supplicant::kCmdShmFree, params);  // the driver ignores the answer too
+}
+
+Result<void> SupplicantQueue::attach(ContextId context) {
+    std::lock_guard lock(mutex_);
+    if (supplicant_) return ErrnoError(EBUSY) << "the supplicant device is already open";
+    supplicant_ = context;
+    return {};
+}
+
+void SupplicantQueue::detach(ContextId context) {
+    std::lock_guard lock(mutex_);
+    if (supplicant_ != context) return;
+    auto fail = [](const std::shared_ptr<Request>& request) {
+        request->ret = gp::kErrorCommunication;
+        request->done = true;
+        request->completed.notify_all();
+    };
+    for (auto& [id, request] : taken_) fail(request);
+    for (auto& request : queue_) fail(request);
+    taken_.clear();
+    queue_.clear();
+    supplicant_.reset();
+    synchronous_id_.reset();
+}
+
+Result<void> SupplicantQueue::receive(const tee_ioctl_buf_data& buf) {
+    uint32_t num_params = 0;
+    uint8_t* base = TEED_TRY(supplicant_arg(buf, num_params));
+    uint8_t* uparams = base + sizeof(tee_iocl_supp_recv_arg);
+    // supp_check_recv_params(): at least one param, all NONE, the first optionally META.
+    if (num_params == 0) return ErrnoError(EINVAL) << "SUPPL_RECV with no params";
+    for (uint32_t i = 0; i < num_params; ++i) {
+        uint64_t attr = read_param(uparams, i).attr;
+        if (attr != 0 && attr != TEE_IOCTL_PARAM_ATTR_META)
+            return ErrnoError(EINVAL) << "SUPPL_RECV param " << i << " attr " << attr;
+    }
+    const bool asynchronous = read_param(uparams, 0).attr == TEE_IOCTL_PARAM_ATTR_META;
+    const uint32_t num_meta = asynchronous ? 1 : 0;
+
+    std::shared_ptr<Request> request;
+    uint32_t id = 0;
+    for (;;) {
+        Result<void> error;
+        request = pop_for(num_params - num_meta, asynchronous, id, error);
+        if (!error.ok()) return error;
+        if (request) break;
+        TEED_TRY(wait_for_request());
+    }
+
+    const uint32_t func = request->func;
+    const auto count = static_cast<uint32_t>(request->params.size()) + num_meta;
+    std::memcpy(base + offsetof(tee_iocl_supp_recv_arg, func), &func, sizeof(func));
+    std::memcpy(base + offsetof(tee_iocl_supp_recv_arg, num_params), &count, sizeof(count));
+    if (asynchronous) write_param(uparams, 0, {.attr = kMetaAttr, .a = id, .b = 0, .c = 0});
+    for (size_t i = 0; i < request->params.size(); ++i)
+        write_param(uparams, i + num_meta, to_supplicant(request->params[i]));
+    return {};
+}
+
+std::shared_ptr<SupplicantQueue::Request> SupplicantQueue::pop_for(uint32_t room, bool asynchronous,
+                                                                   uint32_t& ret_id,
+                                                                   Result<void>& ret_error) {
+    std::lock_guard lock(mutex_);
+    // supp_pop_entry(): a synchronous request still unanswered forbids taking another.
+    if (synchronous_id_) {
+        ret_error = ErrnoError(EINVAL) << "a synchronous request is still unanswered";
+        return nullptr;
+    }
+    if (queue_.empty()) return nullptr;
+    std::shared_ptr<Request> request = queue_.front();
+    if (room < request->params.size()) {
+        ret_error = ErrnoError(EINVAL) << "request needs " << request->params.size()
+                                       << " params, the buffer has room for " << room;
+        return nullptr;
+    }
+    uint32_t id = 1;  // the idr's lowest free id from 1
+    while (taken_.count(id) != 0) ++id;
+    queue_.erase(queue_.begin());
+    taken_.emplace(id, request);
+    if (!asynchronous) synchronous_id_ = id;
+    ret_id = id;
+    return request;
+}
+
+Result<void> SupplicantQueue::send(const tee_ioctl_buf_data& buf) {
+    uint32_t num_params = 0;
+    uint8_t* base = TEED_TRY(supplicant_arg(buf, num_params));
+    const uint8_t* uparams = base + sizeof(tee_iocl_supp_send_arg);
+    uint32_t ret = 0;
+    std::memcpy(&ret, base + offsetof(tee_iocl_supp_send_arg, ret), sizeof(ret));
+
+    std::lock_guard lock(mutex_);
+    // supp_pop_req(): the id comes from the meta param unless a synchronous request is out.
+    uint32_t num_meta = 0;
+    uint64_t id = 0;
+    if (!synchronous_id_) {
+        if (num_params < 1) return ErrnoError(EINVAL) << "SUPPL_SEND with no params";
+        tee_ioctl_param meta = read_param(uparams, 0);
+        if (meta.attr != kMetaAttr) return ErrnoError(EINVAL) << "SUPPL_SEND without a meta param";
+        id = meta.a;
+        num_meta = 1;
+    } else {
+        id = *synchronous_id_;
+    }
+    auto it = id <= UINT32_MAX ? taken_.find(static_cast<uint32_t>(id)) : taken_.end();
+    if (it == taken_.end()) return ErrnoError(ENOENT) << "no request with id " << id;
+    std::shared_ptr<Request> request = it->second;
+    if (num_params - num_meta != request->params.size())
+        return ErrnoError(EINVAL) << num_params - num_meta << " params answer a request of "
+                                  << request->params.size();
+    taken_.erase(it);
+    synchronous_id_.reset();
+
+    // optee_supp_send(): outputs are copied according to the request's own types.
+    for (size_t i = 0; i < request->params.size(); ++i) {
+        QueuedParam& param = request->params[i];
+        const auto words = from_supplicant(read_param(uparams, i + num_meta));
+        const uint64_t type = param.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
+        if (type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT ||
+            type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT) {
+            param.a = words[0];
+            param.b = words[1];
+            param.c = words[2];
+        } else if (type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
+                   type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT) {
+            param.b = words[2];
+        }
+    }
+    request->ret = ret;
+    request->done = true;
+    request->completed.notify_all();
+    return {};
+}
+
+size_t SupplicantQueue::pending() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size() + taken_.size();
+}
+
+void SupplicantQueue::wake_one_receiver() {
+    uint64_t one = 1;
+    (void)!::write(wakeups_.get(), &one, sizeof(one));
+}
+
+Result<void> SupplicantQueue::wait_for_request() {
+    // A real system call, so that a signal delivered to the receiving thread interrupts it the
+    // way it interrupts the kernel's wait (the caller then sees EINTR).
+    pollfd wait{.fd = wakeups_.get(), .events = POLLIN, .revents = 0};
+    if (::poll(&wait, 1, -1) < 0) return ErrnoError() << "SUPPL_RECV interrupted";
+    uint64_t token = 0;
+    // Another receiver may have taken the wakeup first; the caller then looks again and waits.
+    (void)!::read(wakeups_.get(), &token, sizeof(token));
+    return {};
+}
+
+}  // namespace teed::sim
