@@ -165,6 +165,7 @@ std::unique_ptr<TrustedApp> load_ree_trusted_app(SupplicantRpc& rpc, const Uuid&
         ret_code = gp::kErrorBadFormat;
         return nullptr;
     }
+    ret_code = gp::kSuccess;
     return program->make(*verified, std::move(manifest).value());
 }
 

@@ -17,11 +17,13 @@
 
 namespace teed::sim {
 
-// The loaded TA, or null with `ret_code` set: ITEM_NOT_FOUND when the supplicant has no file,
-// TEEC_ERROR_SECURITY when the header, hash or signature do not verify or the UUID inside
-// differs, TEEC_ERROR_BAD_FORMAT for a manifest that does not parse or names no known program,
-// the RPC's code otherwise (SHORT_BUFFER, COMMUNICATION, ...). The TA keeps no reference to
-// `rpc`; its sessions keep none to the TA.
+// The loaded TA with `ret_code` TEEC_SUCCESS, or null with `ret_code` set: ITEM_NOT_FOUND when the
+// supplicant has no file, TEEC_ERROR_SECURITY when the header, hash or signature do not verify or
+// the UUID inside differs, TEEC_ERROR_BAD_FORMAT for a manifest that does not parse or names no
+// known program, the RPC's code otherwise (SHORT_BUFFER, OUT_OF_MEMORY from SHM_ALLOC,
+// COMMUNICATION when the node has no supplicant device; with one but no supplicant running, the
+// call waits for one, as the kernel's queue does). The TA keeps no reference to `rpc`; its sessions
+// keep none to the TA.
 std::unique_ptr<TrustedApp> load_ree_trusted_app(SupplicantRpc& rpc, const Uuid& uuid,
                                                  uint32_t& ret_code);
 
