@@ -7,6 +7,7 @@
 #include "backends/optee/supplicant/ree_fs.h"
 #include "backends/optee/supplicant/rpc_protocol.h"
 #include "backends/optee/supplicant/rpmb.h"
+#include "backends/optee/supplicant/ta_loader.h"
 #include "common/log.h"
 
 namespace teed {
@@ -32,6 +33,9 @@ Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const Dev
                                                                        SupplicantPaths& ret_paths) {
     using namespace supplicant;
     Supplicant::Services services;
+
+    ret_paths.ta_path = parse_ta_path(config_.ta_path);
+    services[kCmdLoadTa] = std::make_shared<TaLoader>(TaLoaderOptions{.ta_path = ret_paths.ta_path});
 
     ret_paths.storage_directory = config_.state_directory + "/storage/" + node.name();
     services[kCmdFs] = TEED_TRY(ReeFs::open({.root = ret_paths.storage_directory}));

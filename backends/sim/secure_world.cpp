@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backends/kernel/gp.h"
+#include "backends/sim/ree_ta_store.h"
 
 namespace teed::sim {
 
@@ -65,19 +66,29 @@ SwResult from_tee(uint32_t ret) {
 
 }  // namespace
 
-SecureWorld::SecureWorld(std::vector<std::unique_ptr<TrustedApp>> apps) : apps_(std::move(apps)) {}
+SecureWorld::SecureWorld(std::vector<std::unique_ptr<TrustedApp>> apps, SupplicantRpc* supplicant)
+    : apps_(std::move(apps)), supplicant_(supplicant) {}
 
 SecureWorld::~SecureWorld() = default;
 
 SwResult SecureWorld::open_session(const Uuid& uuid, const TaClient& client, uint32_t num_params,
                                    TaParams& params, Operation& op) {
     if (num_params > gp::kMaxParams) return from_tee(gp::kErrorBadParameters);
-    auto app = std::find_if(apps_.begin(), apps_.end(),
-                            [&](const auto& candidate) { return candidate->uuid() == uuid; });
-    if (app == apps_.end()) return from_tee(gp::kErrorItemNotFound);
+    auto builtin = std::find_if(apps_.begin(), apps_.end(),
+                                [&](const auto& candidate) { return candidate->uuid() == uuid; });
+    // Not built in: OP-TEE's last TA store asks the supplicant for the file. The loaded TA is
+    // needed only to open the session (its sessions keep no reference to it).
+    std::unique_ptr<TrustedApp> loaded;
+    if (builtin == apps_.end()) {
+        if (supplicant_ == nullptr) return from_tee(gp::kErrorItemNotFound);
+        uint32_t load_code = gp::kErrorItemNotFound;
+        loaded = load_ree_trusted_app(*supplicant_, uuid, load_code);
+        if (!loaded) return from_tee(load_code);
+    }
+    TrustedApp& app = loaded ? *loaded : **builtin;
 
     uint32_t code = gp::kErrorGeneric;
-    std::unique_ptr<TaSession> ta = (*app)->open_session(client, params, op, code);
+    std::unique_ptr<TaSession> ta = app.open_session(client, params, op, code);
     if (!ta) {
         // A TA that fails without saying why still failed.
         return {.ret = code == gp::kSuccess ? gp::kErrorGeneric : code,

@@ -49,9 +49,14 @@ struct SwResult {
     uint32_t session = 0;
 };
 
+class SupplicantRpc;
+
 class SecureWorld {
 public:
-    explicit SecureWorld(std::vector<std::unique_ptr<TrustedApp>> apps);
+    // `apps` are the TAs built in; a UUID that is none of them is loaded from the normal world
+    // through `supplicant` (the REE TA store, ree_ta_store.h), as OP-TEE does. Without a
+    // supplicant device (null) there is no REE TA store: such a UUID is not found.
+    SecureWorld(std::vector<std::unique_ptr<TrustedApp>> apps, SupplicantRpc* supplicant);
     ~SecureWorld();
     SecureWorld(const SecureWorld&) = delete;
     SecureWorld& operator=(const SecureWorld&) = delete;
@@ -76,6 +81,7 @@ private:
     uint32_t allocate_id_locked();
 
     const std::vector<std::unique_ptr<TrustedApp>> apps_;
+    SupplicantRpc* const supplicant_;
     mutable std::mutex mutex_;
     std::map<uint32_t, std::shared_ptr<Session>> sessions_;
     uint32_t next_id_ = 1;

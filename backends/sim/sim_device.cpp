@@ -28,7 +28,8 @@ struct NodeState {
         : options(opts),
           shms(opts.shm_pool_bytes),
           supplicant(shms, has_supplicant_device),
-          world(sim::builtin_trusted_apps(supplicant)) {}
+          world(sim::builtin_trusted_apps(supplicant),
+                has_supplicant_device ? &supplicant : nullptr) {}
 
     const SimOptions options;
     sim::ShmTable shms;
