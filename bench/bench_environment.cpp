@@ -104,7 +104,8 @@ void write_teed_config(const std::string& directory) {
     out << "{\n"
         << "    \"max_memref_bytes\": " << kMaxMemrefBytes << ",\n"
         << "    \"max_call_memref_bytes\": " << 2 * kMaxMemrefBytes << ",\n"
-        << "    \"policy_directories\": [\"" << policy_dir << "\"]\n"
+        << "    \"policy_directories\": [\"" << policy_dir << "\"],\n"
+        << "    \"state_directory\": \"" << directory << "/state\"\n"
         << "}\n";
 }
 

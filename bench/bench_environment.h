@@ -22,6 +22,8 @@ public:
     BenchEnvironment& operator=(const BenchEnvironment&) = delete;
 
     const std::string& address() const { return address_; }
+    // teed's --state-directory: its secure storage lives below it.
+    std::string state_directory() const { return directory_ + "/state"; }
 
 private:
     std::string directory_;

@@ -155,6 +155,11 @@ class Summary:
                     over(many["calls_per_s"], results[1]["calls_per_s"]))
         row("teed invoke / direct call on the simulated device, hello_world",
             over(hello, self.time("BM_Direct_SimulatedDevice", 0)))
+        for size, label in [(1024, "1 KiB"), (1048576, "1 MiB")]:
+            row(f"secure storage write / durable file replace, {label}",
+                over(self.time("BM_Teed_SecureStorageWrite", size), self.time("BM_Floor_DurableReplace", size)))
+            row(f"secure storage read / file read, {label}",
+                over(self.time("BM_Teed_SecureStorageRead", size), self.time("BM_Floor_FileRead", size)))
 
 
 def main(paths):

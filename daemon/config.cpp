@@ -50,6 +50,32 @@ Result<void> read_directories(const Json::Value& root, const std::string& key,
     return {};
 }
 
+Result<void> read_bool(const Json::Value& root, const std::string& key, const std::string& origin,
+                       bool& ret_value) {
+    if (!root[key].isBool())
+        return Error(ErrorKind::InvalidArgument) << origin << ": '" << key << "' must be true or false";
+    ret_value = root[key].asBool();
+    return {};
+}
+
+Result<void> read_string(const Json::Value& root, const std::string& key, const std::string& origin,
+                         std::string& ret_value) {
+    if (!root[key].isString())
+        return Error(ErrorKind::InvalidArgument) << origin << ": '" << key << "' must be a string";
+    ret_value = root[key].asString();
+    return {};
+}
+
+Result<void> read_absolute_path(const Json::Value& root, const std::string& key,
+                                const std::string& origin, std::string& ret_value) {
+    std::string path;
+    TEED_TRY(read_string(root, key, origin, path));
+    if (path.empty() || path[0] != '/')
+        return Error(ErrorKind::InvalidArgument) << origin << ": '" << key << "' must be an absolute path";
+    ret_value = std::move(path);
+    return {};
+}
+
 Result<void> apply_key(const Json::Value& root, const std::string& key, const std::string& origin,
                        Config& config) {
     Limits& l = config.limits;
@@ -78,12 +104,27 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
     if (key == "policy_directories") return read_directories(root, key, origin, config.policy_directories);
     if (key == "max_channels_per_session")
         return read_unsigned(root, "max_channels_per_session", origin, l.max_channels_per_session);
-    if (key == "hardware") {
-        if (!root[key].isBool())
-            return Error(ErrorKind::InvalidArgument) << origin << ": 'hardware' must be true or false";
-        config.hardware = root[key].asBool();
+    if (key == "supplicant") return read_bool(root, key, origin, config.supplicant.enabled);
+    if (key == "supplicant_workers") {
+        TEED_TRY(read_unsigned(root, "supplicant_workers", origin, config.supplicant.workers));
+        if (config.supplicant.workers == 0)
+            return Error(ErrorKind::InvalidArgument) << origin << ": 'supplicant_workers' must be at least 1";
         return {};
     }
+    if (key == "supplicant_shm_bytes")
+        return read_unsigned(root, "supplicant_shm_bytes", origin, config.supplicant.shm_bytes);
+    if (key == "ta_path") return read_string(root, key, origin, config.supplicant.ta_path);
+    if (key == "state_directory")
+        return read_absolute_path(root, key, origin, config.supplicant.state_directory);
+    if (key == "rpmb") {
+        TEED_TRY(read_string(root, key, origin, config.supplicant.rpmb));
+        const std::string& rpmb = config.supplicant.rpmb;
+        if (rpmb != "none" && rpmb != "emulated" && (rpmb.empty() || rpmb[0] != '/'))
+            return Error(ErrorKind::InvalidArgument)
+                   << origin << ": 'rpmb' must be \"none\", \"emulated\" or a device path";
+        return {};
+    }
+    if (key == "hardware") return read_bool(root, key, origin, config.hardware);
     if (key == "log_level") {
         if (!root[key].isString() || !log_level_from_string(root[key].asString(), config.log_level))
             return Error(ErrorKind::InvalidArgument)
@@ -105,7 +146,7 @@ Result<void> apply_config_file(const std::string& path, bool must_exist, Config&
 }
 
 enum Option { kSimulate = 1000, kNoHardware, kBusAddress, kConfig, kLogLevel, kWorkers, kCheckPolicy,
-              kPolicyDir };
+              kPolicyDir, kStateDirectory, kTaPath, kNoSupplicant };
 
 }  // namespace
 
@@ -136,6 +177,11 @@ const char* usage_text() {
            "  --log-level=LEVEL     error, warning, notice, info or debug\n"
            "  --policy-dir=DIR      read the policy from DIR instead of the installed policy.d\n"
            "                        directories; repeat for more, later ones override earlier\n"
+           "  --state-directory=DIR where secure storage and emulated RPMB live\n"
+           "                        (default /var/lib/teed)\n"
+           "  --ta-path=DIRS        colon-separated directories to load TAs from\n"
+           "                        (default /lib/optee_armtz)\n"
+           "  --no-supplicant       leave /dev/teeprivN alone (another supplicant serves it)\n"
            "  --check-policy [PATH]...\n"
            "                        validate policy files (files or directories; default the\n"
            "                        installed policy.d directories), print each problem as\n"
@@ -154,6 +200,9 @@ Result<CommandLine> load_config(int argc, char** argv) {
         {"workers", required_argument, nullptr, kWorkers},
         {"check-policy", no_argument, nullptr, kCheckPolicy},
         {"policy-dir", required_argument, nullptr, kPolicyDir},
+        {"state-directory", required_argument, nullptr, kStateDirectory},
+        {"ta-path", required_argument, nullptr, kTaPath},
+        {"no-supplicant", no_argument, nullptr, kNoSupplicant},
         {"version", no_argument, nullptr, 'V'},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -192,6 +241,13 @@ Result<CommandLine> load_config(int argc, char** argv) {
                 config.policy_directories.push_back(optarg);
                 break;
             case kBusAddress: config.bus_address = optarg; break;
+            case kStateDirectory:
+                if (optarg[0] != '/')
+                    return Error(ErrorKind::InvalidArgument) << "--state-directory must be absolute";
+                config.supplicant.state_directory = optarg;
+                break;
+            case kTaPath: config.supplicant.ta_path = optarg; break;
+            case kNoSupplicant: config.supplicant.enabled = false; break;
             case kWorkers:
                 config.workers = static_cast<uint32_t>(TEED_TRY(parse_unsigned(optarg, "--workers", 1024)));
                 if (config.workers == 0)

@@ -29,6 +29,20 @@ struct Limits {
     uint32_t max_channels_per_session = defaults::kMaxChannelsPerSession;
 };
 
+// teed as the OP-TEE supplicant (docs/supplicant.md).
+struct SupplicantConfig {
+    bool enabled = true;              // serve /dev/teeprivN (and the simulated ones)
+    uint32_t workers = defaults::kSupplicantWorkers;
+    uint64_t shm_bytes = defaults::kSupplicantShmBytes;  // buffers the secure world may hold
+    std::string ta_path = "/lib/optee_armtz";             // colon-separated directories
+    // Per device: storage/<device>/ (REE FS), rpmb/<device>.img (emulated RPMB).
+    std::string state_directory = "/var/lib/teed";
+    // For hardware devices: "none", "emulated" (a file under the state directory: development
+    // only, no rollback protection), or an eMMC RPMB partition such as "/dev/mmcblk0rpmb".
+    // Simulated devices always use an emulated one.
+    std::string rpmb = "none";
+};
+
 struct Config {
     std::string config_path = "/etc/teed/teed.conf";
     std::string bus_address;  // empty: the system bus
@@ -39,6 +53,7 @@ struct Config {
     Limits limits;
     // Where teed's policy files are (docs/policy.md); empty: the installed policy.d directories.
     std::vector<std::string> policy_directories;
+    SupplicantConfig supplicant;
 };
 
 enum class CommandLineAction { Run, ShowHelp, ShowVersion, CheckPolicy };

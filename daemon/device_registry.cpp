@@ -77,9 +77,6 @@ std::string DeviceRegistry::status() const {
         text = std::to_string(devices_.size()) + (devices_.size() == 1 ? " device" : " devices");
         if (simulated > 0) text += " (" + std::to_string(simulated) + " simulated)";
     }
-    if (!supplicant_nodes_.empty())
-        text += "; " + std::to_string(supplicant_nodes_.size()) +
-                " supplicant device(s) left to tee-supplicant";
     return text;
 }
 

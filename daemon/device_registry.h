@@ -32,17 +32,21 @@ class DeviceRegistry {
 public:
     // Opens the node once to read TEE_IOC_VERSION.
     Result<void> add(std::unique_ptr<DeviceNode> node);
-    // A supplicant node (/dev/teeprivN), recorded but never opened: only one process may hold it,
-    // and opening and closing it would fail the secure world's pending requests.
-    void add_supplicant_node(std::string path) { supplicant_nodes_.push_back(std::move(path)); }
+    // A supplicant node (/dev/teeprivN): kept for the record and, for simulated TEEs, alive as
+    // long as the registry. It is never opened here: only one process may hold it, and the
+    // supplicant host does (or someone else does).
+    void add_supplicant_node(std::unique_ptr<DeviceNode> node) {
+        supplicant_nodes_.push_back(std::move(node));
+    }
 
     const std::vector<std::unique_ptr<PublishedDevice>>& devices() const { return devices_; }
     PublishedDevice* find(const std::string& name) const;
+    size_t supplicant_node_count() const { return supplicant_nodes_.size(); }
     // What a person should know about the devices, e.g. "2 devices (1 simulated)".
     std::string status() const;
 private:
     std::vector<std::unique_ptr<PublishedDevice>> devices_;
-    std::vector<std::string> supplicant_nodes_;
+    std::vector<std::unique_ptr<DeviceNode>> supplicant_nodes_;
 };
 
 }  // namespace teed

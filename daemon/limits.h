@@ -19,5 +19,7 @@ inline constexpr uint32_t kMaxSharedMemoryPerClient = 64;     // objects per cli
 inline constexpr uint64_t kMaxSharedMemoryBytesPerClient = 256u << 20;  // all of a client's objects
 inline constexpr uint64_t kMaxSharedMemoryBytesTotal = 1024u << 20;     // of all clients together
 inline constexpr uint32_t kMaxChannelsPerSession = 4;         // Session.OpenChannel sockets
+inline constexpr uint32_t kSupplicantWorkers = 4;             // secure-world requests served at once
+inline constexpr uint64_t kSupplicantShmBytes = 64u << 20;    // buffers the secure world holds
 
 }  // namespace teed::defaults

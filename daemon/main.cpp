@@ -20,6 +20,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/manager.h"
 #include "daemon/policy_loader.h"
+#include "daemon/supplicant_host.h"
 #include "daemon/worker_pool.h"
 #include "dbus/bus_connection.h"
 #include "dbus/service.h"
@@ -27,7 +28,25 @@
 namespace teed {
 namespace {
 
-void add_hardware_devices(DeviceRegistry& devices) {
+// A supplicant device teed cannot serve is left to whoever can (tee-supplicant, say): the
+// clients' TEE still works for TAs that need no normal-world services.
+void serve_supplicant_device(const Config& config, SupplicantHost& supplicants, DeviceNode& node) {
+    if (!config.supplicant.enabled) {
+        log_info("found a supplicant device; left alone (supplicant disabled)",
+                 {{"TEED_DEVICE", node.path()}});
+        return;
+    }
+    auto served = supplicants.serve(node, client_device_for(node.name()));
+    if (served.ok()) return;
+    const bool busy = served.error().sys_errno() == EBUSY;
+    log_warning(busy ? "another supplicant (tee-supplicant?) holds the supplicant device; TAs that "
+                       "need storage, loading from disk or RPMB will fail until it is stopped"
+                     : "cannot serve the supplicant device",
+                {{"TEED_DEVICE", node.path()}, {"TEED_ERROR", served.error().message()}});
+}
+
+void add_hardware_devices(const Config& config, DeviceRegistry& devices,
+                          SupplicantHost& supplicants) {
     auto nodes = discover_tee_nodes();
     if (!nodes.ok()) {
         log_warning("looking for TEE devices failed, ignoring", {{"TEED_ERROR", nodes.error().message()}});
@@ -35,10 +54,9 @@ void add_hardware_devices(DeviceRegistry& devices) {
     }
     for (const auto& node : nodes.value()) {
         if (node.privileged) {
-            log_info("found a supplicant device; teed does not serve supplicant requests in this "
-                     "version and leaves it alone",
-                     {{"TEED_DEVICE", node.path}});
-            devices.add_supplicant_node(node.path);
+            auto kernel_node = make_kernel_node(node.name, node.path);
+            serve_supplicant_device(config, supplicants, *kernel_node);
+            devices.add_supplicant_node(std::move(kernel_node));
             continue;
         }
         auto added = devices.add(make_kernel_node(node.name, node.path));
@@ -50,12 +68,16 @@ void add_hardware_devices(DeviceRegistry& devices) {
     }
 }
 
-Result<void> add_devices(const Config& config, DeviceRegistry& devices) {
-    if (config.hardware) add_hardware_devices(devices);
+Result<void> add_devices(const Config& config, DeviceRegistry& devices, SupplicantHost& supplicants) {
+    if (config.hardware) add_hardware_devices(config, devices, supplicants);
     for (uint32_t i = 0; i < config.simulate; ++i) {
         SimOptions options;
         options.name = "simtee" + std::to_string(i);
-        TEED_TRY(devices.add(make_simulated_node(options)));
+        options.supplicant_name = "simteepriv" + std::to_string(i);
+        SimTee tee = make_simulated_tee(options);
+        TEED_TRY(devices.add(std::move(tee.client)));
+        serve_supplicant_device(config, supplicants, *tee.supplicant);
+        devices.add_supplicant_node(std::move(tee.supplicant));
     }
     return {};
 }
@@ -94,14 +116,19 @@ Result<int> run(const Config& config) {
         if (reloader != nullptr) reloader->reload_policy([](const PolicyLoadReport&) {});
     }));
     signal(SIGPIPE, SIG_IGN);
+    // A file grown past RLIMIT_FSIZE is a full disk to the secure world (EFBIG), not a reason
+    // to die.
+    signal(SIGXFSZ, SIG_IGN);
 
     DeviceRegistry devices;
-    TEED_TRY(add_devices(config, devices));
+    // Before the devices' clients can call: a TA that needs the normal world never waits for it.
+    auto supplicants = std::make_unique<SupplicantHost>(config.supplicant);
+    TEED_TRY(add_devices(config, devices, *supplicants));
     auto bus = TEED_TRY(BusConnection::open(config.bus_address));
     auto workers = std::make_unique<WorkerPool>(config.workers);
     auto manager = std::make_unique<Manager>(config, devices, *loop, *workers, *bus, policy);
     reloader = manager.get();
-    auto service = std::make_unique<DbusService>(*bus, *manager, devices, config, *loop);
+    auto service = std::make_unique<DbusService>(*bus, *manager, devices, *supplicants, config, *loop);
     TEED_TRY(bus->attach(*loop));
     TEED_TRY(loop->enable_watchdog());
     TEED_TRY(service->request_name());
@@ -109,6 +136,11 @@ Result<int> run(const Config& config) {
     auto ready_ms = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - started).count() / 1000.0;
     std::string status = devices.status();
+    if (size_t found = devices.supplicant_node_count(); found > 0) {
+        size_t served = supplicants->served().size();
+        status += "; serving " + std::to_string(served) + " of " + std::to_string(found) +
+                  " supplicant device(s)";
+    }
     sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
     log_info("teed ready", {{"TEED_STATUS", status}, {"TEED_READY_MS", std::to_string(ready_ms)}});
 
@@ -119,6 +151,7 @@ Result<int> run(const Config& config) {
     service.reset();
     workers.reset();          // finishes running calls; their replies are dropped below
     loop->discard_posted();
+    supplicants.reset();      // after the calls: a TA still running may need the normal world
     reloader = nullptr;
     manager.reset();
     bus.reset();

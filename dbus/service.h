@@ -19,11 +19,13 @@ class Manager;
 class ManagerObject;
 class SessionObjects;
 class ShmObjects;
+class SupplicantHost;
+class SupplicantObject;
 
 class DbusService {
 public:
     DbusService(BusConnection& bus, Manager& manager, const DeviceRegistry& devices,
-                const Config& config, EventLoop& loop);
+                const SupplicantHost& supplicants, const Config& config, EventLoop& loop);
     ~DbusService();
 
     Result<void> request_name();
@@ -33,6 +35,7 @@ private:
     std::unique_ptr<ChannelHub> channels_;  // first in, last out: the objects below use it
     std::unique_ptr<ManagerObject> manager_object_;  // before the devices: it manages them
     std::vector<std::unique_ptr<DeviceObject>> devices_;
+    std::vector<std::unique_ptr<SupplicantObject>> supplicants_;
     std::unique_ptr<SessionObjects> sessions_;
     std::unique_ptr<ShmObjects> shared_memory_;
 };

@@ -643,6 +643,15 @@ TeedDaemon::TeedDaemon(const TestBus& bus, TeedOptions options) {
             options.policy_dirs = {shipped_policy_dir(), runner_policy_dir()};
         }
         for (const auto& policy_dir : *options.policy_dirs) argv.push_back("--policy-dir=" + policy_dir);
+        if (!options.state_directory) {
+            options.state_directory = dir + "/state";
+            if (mkdir(options.state_directory->c_str(), 0700) < 0)
+                fail_errno("mkdir '" + *options.state_directory + "'");
+            if (options.as && chown(options.state_directory->c_str(), options.as->uid, options.as->gid) < 0)
+                fail_errno("chown '" + *options.state_directory + "'");
+        }
+        argv.push_back("--state-directory=" + *options.state_directory);
+        argv.push_back("--ta-path=" + options.ta_path.value_or(TEED_TEST_TA_DIR));
 
         Environment env = options.env;
         env["NOTIFY_SOCKET"] = notify_path;

@@ -185,6 +185,11 @@ struct TeedOptions {
     // file that lets the user running the tests (root in CI) open every session, since most tests
     // are about something other than the policy. The policy tests name their own.
     std::optional<std::vector<std::string>> policy_dirs;
+    // teed's --state-directory (secure storage, emulated RPMB). Default: a fresh directory of the
+    // daemon's own, owned by the user teed runs as. Persistence tests give two daemons the same.
+    std::optional<std::string> state_directory;
+    // teed's --ta-path. Default: the simulator's TAs built with teed-mkta (build/ta).
+    std::optional<std::string> ta_path;
 };
 
 // Writes `json` as `dir`/`name` (mode 0644, `dir` created 0755) for teed's --policy-dir.

@@ -108,7 +108,9 @@ Result<StorageName> parse_name(std::string text) {
         const std::string_view component = rest.substr(0, slash);
         if (component.empty() || component == "." || component == "..") {
             return Error(ErrorKind::InvalidArgument)
-                   << "name " << quoted(text) << " has an empty, '.' or '..' component";
+                   << "name " << quoted(text) << " has "
+                   << (component.empty() ? "an empty" : "a '" + std::string(component) + "'")
+                   << " component";
         }
         if (component.size() > NAME_MAX) {
             return Error(ErrorKind::InvalidArgument)

@@ -14,7 +14,9 @@
 namespace teed::supplicant {
 
 // The answer to the secure world and, when it is not success, why: the loop logs `reason` with
-// the command at `level` and counts the request as failed.
+// the command at `level` and counts the request as failed. A success may carry a reason too, when
+// the request was carried out but what it met deserves a line (RPMB: the card refused the
+// request, which the secure world learns from the frames): logged the same way, counted as served.
 struct RpcOutcome {
     uint32_t code = gp::kSuccess;
     std::string reason;

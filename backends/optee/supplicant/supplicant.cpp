@@ -226,9 +226,12 @@ RpcOutcome Supplicant::serve_memory(RpcRequest& request) {
 
 void Supplicant::answer(RpcRequest& request, const RpcOutcome& outcome) {
     const bool success = outcome.code == gp::kSuccess;
-    if (!success && (outcome.level == LogLevel::Debug ? log_level() >= LogLevel::Debug
-                                                      : warnings_.admit() >= 0)) {
-        log_message(outcome.level, "supplicant: request answered with an error",
+    const bool noteworthy = !success || !outcome.reason.empty();
+    if (noteworthy && (outcome.level == LogLevel::Debug ? log_level() >= LogLevel::Debug
+                                                        : warnings_.admit() >= 0)) {
+        log_message(outcome.level,
+                    success ? "supplicant: request served with a note"
+                            : "supplicant: request answered with an error",
                     {{"TEED_DEVICE", options_.device_path},
                      {"TEED_RPC_COMMAND", std::string(command_name(request.command))},
                      {"TEED_TEEC_RESULT", gp::result_name(outcome.code)},

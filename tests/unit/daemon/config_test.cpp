@@ -104,5 +104,39 @@ TEST(TheConfigurationFile, TakesPolicyDirectoriesAndTheNewQuotas) {
     EXPECT_NE(relative.error().message().find("absolute directory paths"), std::string::npos);
 }
 
+TEST(TheSupplicantSettings, ComeFromTheFileAndTheCommandLine) {
+    Config config;
+    ASSERT_TRUE(apply_config_json(R"({"supplicant": false, "supplicant_workers": 2,
+                                       "supplicant_shm_bytes": 4096, "ta_path": "/a:/b",
+                                       "state_directory": "/srv/teed", "rpmb": "emulated"})",
+                                  "teed.conf", config)
+                    .ok());
+    EXPECT_FALSE(config.supplicant.enabled);
+    EXPECT_EQ(config.supplicant.workers, 2u);
+    EXPECT_EQ(config.supplicant.shm_bytes, 4096u);
+    EXPECT_EQ(config.supplicant.ta_path, "/a:/b");
+    EXPECT_EQ(config.supplicant.state_directory, "/srv/teed");
+    EXPECT_EQ(config.supplicant.rpmb, "emulated");
+
+    auto line = parse({"--no-supplicant", "--state-directory=/tmp/s", "--ta-path=/x"});
+    ASSERT_TRUE(line.ok()) << line.error().message();
+    EXPECT_FALSE(line->config.supplicant.enabled);
+    EXPECT_EQ(line->config.supplicant.state_directory, "/tmp/s");
+    EXPECT_EQ(line->config.supplicant.ta_path, "/x");
+}
+
+TEST(TheSupplicantSettings, RejectBadValuesNamingTheKey) {
+    for (const char* text : {R"({"supplicant_workers": 0})", R"({"state_directory": "relative"})",
+                             R"({"rpmb": "sometimes"})", R"({"supplicant": "yes"})",
+                             R"({"ta_path": 5})"}) {
+        Config config;
+        auto applied = apply_config_json(text, "teed.conf", config);
+        ASSERT_FALSE(applied.ok()) << text;
+        EXPECT_NE(applied.error().message().find("teed.conf: '"), std::string::npos)
+            << applied.error().message();
+    }
+    EXPECT_FALSE(parse({"--state-directory=relative"}).ok());
+}
+
 }  // namespace
 }  // namespace teed

@@ -1,0 +1,73 @@
+#include "daemon/supplicant_host.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "backends/optee/supplicant/ree_fs.h"
+#include "backends/optee/supplicant/rpc_protocol.h"
+#include "backends/optee/supplicant/rpmb.h"
+#include "common/log.h"
+
+namespace teed {
+namespace {
+
+// Where teed keeps state only it may read (the emulated RPMB file holds the device key).
+Result<void> make_private_directory(const std::string& path) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+        return ErrnoError() << "create directory '" << path << "'";
+    return {};
+}
+
+}  // namespace
+
+std::string client_device_for(const std::string& supplicant_device) {
+    const std::string priv = "priv";
+    auto at = supplicant_device.find(priv);
+    if (at == std::string::npos) return supplicant_device;
+    return supplicant_device.substr(0, at) + supplicant_device.substr(at + priv.size());
+}
+
+Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const DeviceNode& node,
+                                                                       SupplicantPaths& ret_paths) {
+    using namespace supplicant;
+    Supplicant::Services services;
+
+    ret_paths.storage_directory = config_.state_directory + "/storage/" + node.name();
+    services[kCmdFs] = TEED_TRY(ReeFs::open({.root = ret_paths.storage_directory}));
+
+    // Simulated TEEs always get an emulated partition (their rpmb TA needs one); hardware gets
+    // what `rpmb` configures.
+    const std::string rpmb = node.path().starts_with("sim:") ? "emulated" : config_.rpmb;
+    ret_paths.rpmb = rpmb;
+    if (rpmb == "emulated") {
+        const std::string directory = config_.state_directory + "/rpmb";
+        TEED_TRY(make_private_directory(config_.state_directory));
+        TEED_TRY(make_private_directory(directory));
+        const std::string file = directory + "/" + node.name() + ".img";
+        services[kCmdRpmb] = std::make_shared<RpmbService>(TEED_TRY(open_emulated_rpmb(file, {})));
+        ret_paths.rpmb = "emulated:" + file;
+    } else if (rpmb != "none") {
+        services[kCmdRpmb] = std::make_shared<RpmbService>(TEED_TRY(open_mmc_rpmb(rpmb)));
+    }
+    return services;
+}
+
+Result<void> SupplicantHost::serve(DeviceNode& node, const std::string& client_device) {
+    auto served = std::make_unique<ServedSupplicant>();
+    served->client_device = client_device;
+    served->device_path = node.path();
+    auto services = TEED_TRY(make_services(node, served->paths));
+    auto device = TEED_TRY(node.open());
+    served->supplicant = TEED_TRY(supplicant::Supplicant::start(
+        std::move(device), std::move(services),
+        {.device_path = node.path(), .workers = config_.workers, .shm_bytes = config_.shm_bytes}));
+    log_info("serving the secure world's requests",
+             {{"TEED_DEVICE", node.path()},
+              {"TEED_STORAGE_DIRECTORY", served->paths.storage_directory},
+              {"TEED_RPMB", served->paths.rpmb}});
+    served_.push_back(std::move(served));
+    return {};
+}
+
+}  // namespace teed

@@ -1,0 +1,52 @@
+#pragma once
+// The supplicant devices teed serves (docs/supplicant.md): for each OP-TEE /dev/teeprivN (and
+// each simulated one) a Supplicant with its services, configured from SupplicantConfig.
+//
+//   SupplicantHost host(config.supplicant);
+//   TEED_TRY(host.serve(*node, "tee0"));   // EBUSY: another supplicant holds the device
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/kernel/device.h"
+#include "backends/optee/supplicant/supplicant.h"
+#include "daemon/config.h"
+
+namespace teed {
+
+// What one served device uses, as the Supplicant interface reports it.
+struct SupplicantPaths {
+    std::vector<std::string> ta_path;
+    std::string storage_directory;
+    std::string rpmb;  // "none", "emulated:FILE" or a device path
+};
+
+struct ServedSupplicant {
+    std::string client_device;  // the client node of the same TEE: "tee0", "simtee0"
+    std::string device_path;    // "/dev/teepriv0", "sim:simteepriv0"
+    SupplicantPaths paths;
+    std::unique_ptr<supplicant::Supplicant> supplicant;
+};
+
+class SupplicantHost {
+public:
+    explicit SupplicantHost(const SupplicantConfig& config) : config_(config) {}
+
+    // Opens `node` and serves it. `client_device` names the TEE's client node, whose D-Bus
+    // object carries the Supplicant interface.
+    Result<void> serve(DeviceNode& node, const std::string& client_device);
+    const std::vector<std::unique_ptr<ServedSupplicant>>& served() const { return served_; }
+
+private:
+    Result<supplicant::Supplicant::Services> make_services(const DeviceNode& node,
+                                                           SupplicantPaths& ret_paths);
+
+    const SupplicantConfig config_;
+    std::vector<std::unique_ptr<ServedSupplicant>> served_;
+};
+
+// "teepriv3" -> "tee3": the OP-TEE driver registers a TEE's two devices with the same number.
+std::string client_device_for(const std::string& supplicant_device);
+
+}  // namespace teed
