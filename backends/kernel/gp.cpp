@@ -5,6 +5,7 @@ namespace teed::gp {
 const char* result_name(uint32_t code) {
     switch (code) {
         case kSuccess: return "TEEC_SUCCESS";
+        case kErrorCorruptObject: return "TEEC_ERROR_CORRUPT_OBJECT";
         case kErrorStorageNotAvailable: return "TEEC_ERROR_STORAGE_NOT_AVAILABLE";
         case kErrorGeneric: return "TEEC_ERROR_GENERIC";
         case kErrorAccessDenied: return "TEEC_ERROR_ACCESS_DENIED";

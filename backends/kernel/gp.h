@@ -50,6 +50,7 @@ constexpr uint32_t kOriginTrustedApp = 4;
 
 // Return codes (TEEC_SUCCESS, TEEC_ERROR_*).
 constexpr uint32_t kSuccess = 0x00000000;
+constexpr uint32_t kErrorCorruptObject = 0xF0100001;
 constexpr uint32_t kErrorStorageNotAvailable = 0xF0100003;
 constexpr uint32_t kErrorGeneric = 0xFFFF0000;
 constexpr uint32_t kErrorAccessDenied = 0xFFFF0001;
