@@ -66,7 +66,7 @@ public:
 
 class SupplicantRpc;
 
-// hello_world, echo, sleep, panic, whoami, copy (docs/simulator.md). TAs that need the normal
+// hello_world, echo, sleep, panic, whoami, copy, plugin (docs/simulator.md). TAs that need the normal
 // world send their requests through `supplicant`, which must outlive them.
 std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant);
 

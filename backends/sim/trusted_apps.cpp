@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/kernel/gp.h"
+#include "backends/sim/plugin_ta.h"
 #include "backends/sim/trusted_app.h"
 
 namespace teed::sim {
@@ -184,7 +185,7 @@ private:
 
 }  // namespace
 
-std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& /*supplicant*/) {
+std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant) {
     std::vector<std::unique_ptr<TrustedApp>> apps;
     apps.push_back(std::make_unique<HelloWorldApp>());
     apps.push_back(
@@ -197,6 +198,7 @@ std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& /*s
         "4839ae89-dd05-41d8-bd50-0e6109a44689", "whoami"));
     apps.push_back(
         std::make_unique<SimpleApp<CopySession>>("82110af0-5dff-4c5b-8e60-94810e550ce9", "copy"));
+    apps.push_back(make_plugin_ta(supplicant));
     return apps;
 }
 
