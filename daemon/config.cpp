@@ -124,6 +124,14 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
                    << origin << ": 'rpmb' must be \"none\", \"emulated\" or a device path";
         return {};
     }
+    if (key == "plugin_directory") {
+        TEED_TRY(read_string(root, key, origin, config.supplicant.plugin_directory));
+        const std::string& directory = config.supplicant.plugin_directory;
+        if (!directory.empty() && directory[0] != '/')
+            return Error(ErrorKind::InvalidArgument)
+                   << origin << ": 'plugin_directory' must be an absolute path, or empty for none";
+        return {};
+    }
     if (key == "hardware") return read_bool(root, key, origin, config.hardware);
     if (key == "log_level") {
         if (!root[key].isString() || !log_level_from_string(root[key].asString(), config.log_level))

@@ -35,12 +35,16 @@ struct SupplicantConfig {
     uint32_t workers = defaults::kSupplicantWorkers;
     uint64_t shm_bytes = defaults::kSupplicantShmBytes;  // buffers the secure world may hold
     std::string ta_path = "/lib/optee_armtz";             // colon-separated directories
-    // Per supplicant device: storage/teepriv0/ (REE FS), rpmb/teepriv0.img (emulated RPMB).
+    // Per supplicant device: storage/teepriv0/ (REE FS), rpmb/teepriv0.img (emulated RPMB),
+    // dumps/teepriv0/ (TA profiling dumps).
     std::string state_directory = "/var/lib/teed";
     // For hardware devices: "none", "emulated" (a file under the state directory: development
     // only, no rollback protection), or an eMMC RPMB partition such as "/dev/mmcblk0rpmb".
     // Simulated devices always use an emulated one.
     std::string rpmb = "none";
+    // Supplicant plugins (docs/supplicant.md, section plugins): the `*.so` files here, owned by
+    // root and writable by no one else, are loaded at start. Empty: no plugins.
+    std::string plugin_directory = "/usr/lib/teed/plugins";
 };
 
 struct Config {

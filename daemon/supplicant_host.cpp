@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "backends/optee/supplicant/profile_dump.h"
 #include "backends/optee/supplicant/ree_fs.h"
 #include "backends/optee/supplicant/rpc_protocol.h"
 #include "backends/optee/supplicant/rpmb.h"
@@ -27,6 +28,28 @@ std::string client_device_for(const std::string& supplicant_device) {
     auto at = supplicant_device.find(priv);
     if (at == std::string::npos) return supplicant_device;
     return supplicant_device.substr(0, at) + supplicant_device.substr(at + priv.size());
+}
+
+namespace {
+
+// The bytes each device's profiling dumps may hold together.
+constexpr uint64_t kDumpBytes = 64ull << 20;
+
+}  // namespace
+
+std::shared_ptr<supplicant::PluginService> SupplicantHost::plugins() {
+    if (plugins_loaded_ || config_.plugin_directory.empty()) return plugins_;
+    plugins_loaded_ = true;
+    auto loaded = supplicant::PluginService::load(config_.plugin_directory);
+    if (!loaded) {
+        // The devices are still served; a TA calling a plugin gets TEEC_ERROR_NOT_SUPPORTED.
+        log_warning("supplicant plugins not loaded",
+                    {{"TEED_PLUGIN_DIRECTORY", config_.plugin_directory},
+                     {"TEED_REASON", loaded.error().message()}});
+        return nullptr;
+    }
+    plugins_ = std::move(loaded).value();
+    return plugins_;
 }
 
 Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const DeviceNode& node,
@@ -54,6 +77,13 @@ Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const Dev
     } else if (rpmb != "none") {
         services[kCmdRpmb] = std::make_shared<RpmbService>(TEED_TRY(open_mmc_rpmb(rpmb)));
     }
+
+    std::shared_ptr<ProfileDumps> dumps = TEED_TRY(ProfileDumps::open(
+        {.directory = config_.state_directory + "/dumps/" + node.name(), .max_bytes = kDumpBytes}));
+    services[kCmdGprof] = dumps;  // one instance: both kinds share the bound
+    services[kCmdFtrace] = dumps;
+
+    if (auto loaded = plugins()) services[kCmdPlugin] = loaded;
     return services;
 }
 

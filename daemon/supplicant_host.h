@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/kernel/device.h"
+#include "backends/optee/supplicant/plugins.h"
 #include "backends/optee/supplicant/supplicant.h"
 #include "daemon/config.h"
 
@@ -42,8 +43,14 @@ private:
     Result<supplicant::Supplicant::Services> make_services(const DeviceNode& node,
                                                            SupplicantPaths& ret_paths);
 
+    // Loaded once, on the first device, and shared by all: a plugin is one library in teed's
+    // process, whichever TEE calls it.
+    std::shared_ptr<supplicant::PluginService> plugins();
+
     const SupplicantConfig config_;
     std::vector<std::unique_ptr<ServedSupplicant>> served_;
+    bool plugins_loaded_ = false;
+    std::shared_ptr<supplicant::PluginService> plugins_;  // null: none loaded
 };
 
 // "teepriv3" -> "tee3": the OP-TEE driver registers a TEE's two devices with the same number.

@@ -66,8 +66,9 @@ public:
 
 class SupplicantRpc;
 
-// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage (docs/simulator.md). TAs
-// that need the normal world send their requests through `supplicant`, which must outlive them.
+// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage, plugin (docs/simulator.md).
+// TAs that need the normal world send their requests through `supplicant`, which must outlive
+// them.
 std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant);
 
 }  // namespace teed::sim

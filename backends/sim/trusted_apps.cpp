@@ -9,6 +9,7 @@
 #include "backends/kernel/gp.h"
 #include "backends/sim/rpmb_ta.h"
 #include "backends/sim/secure_storage_ta.h"
+#include "backends/sim/plugin_ta.h"
 #include "backends/sim/trusted_app.h"
 
 namespace teed::sim {
@@ -201,6 +202,7 @@ std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& sup
         std::make_unique<SimpleApp<CopySession>>("82110af0-5dff-4c5b-8e60-94810e550ce9", "copy"));
     apps.push_back(make_rpmb_ta(supplicant));
     apps.push_back(make_secure_storage_ta(supplicant));
+    apps.push_back(make_plugin_ta(supplicant));
     return apps;
 }
 

@@ -125,6 +125,19 @@ TEST(TheSupplicantSettings, ComeFromTheFileAndTheCommandLine) {
     EXPECT_EQ(line->config.supplicant.ta_path, "/x");
 }
 
+TEST(TheSupplicantSettings, PluginDirectoryIsAnAbsolutePathOrEmpty) {
+    EXPECT_EQ(Config{}.supplicant.plugin_directory, "/usr/lib/teed/plugins");
+    Config config;
+    ASSERT_TRUE(apply_config_json(R"({"plugin_directory": "/opt/plugins"})", "teed.conf", config).ok());
+    EXPECT_EQ(config.supplicant.plugin_directory, "/opt/plugins");
+    ASSERT_TRUE(apply_config_json(R"({"plugin_directory": ""})", "teed.conf", config).ok());
+    EXPECT_EQ(config.supplicant.plugin_directory, "");
+    auto relative = apply_config_json(R"({"plugin_directory": "plugins"})", "teed.conf", config);
+    ASSERT_FALSE(relative.ok());
+    EXPECT_NE(relative.error().message().find("teed.conf: 'plugin_directory'"), std::string::npos)
+        << relative.error().message();
+}
+
 TEST(TheSupplicantSettings, RejectBadValuesNamingTheKey) {
     for (const char* text : {R"({"supplicant_workers": 0})", R"({"state_directory": "relative"})",
                              R"({"rpmb": "sometimes"})", R"({"supplicant": "yes"})",
