@@ -9,7 +9,9 @@
 // across a power cut cannot be observed from a test.
 //
 // The full-disk test runs teed with RLIMIT_FSIZE so that a large object cannot be written:
-// TEEC_ERROR_STORAGE_NO_SPACE reaches the client and the previous version stays readable.
+// TEEC_ERROR_STORAGE_NO_SPACE reaches the client and the previous version stays readable. The
+// limit binds memfds too (the shared memory of memrefs), so the object is sized to fit in
+// shared memory, page-rounded, and not in a file with the TA's header.
 
 #include <sys/resource.h>
 
@@ -175,17 +177,19 @@ private:
 TEST(SecureStorage, AFullDiskReachesTheTaAndCorruptsNothing) {
     TestBus bus;
     std::unique_ptr<TeedDaemon> teed;
+    constexpr rlim_t kLimit = 256 * 1024;
     {
         // No file of teed's may grow past 256 KiB (its log stays far below).
-        FileSizeLimit limit(256 * 1024);
+        FileSizeLimit limit(kLimit);
         teed = std::make_unique<TeedDaemon>(bus);
     }
     SecureStorageClient storage(bus.address());
     std::vector<uint8_t> small(100 * 1024, 0x11);
     ASSERT_EQ(storage.write("object", small), kSuccess);
-    EXPECT_EQ(storage.write("object", std::vector<uint8_t>(300 * 1024, 0x22)), kErrorStorageNoSpace);
+    // Its memrefs round up to exactly the limit; its file, with the TA's header, exceeds it.
+    EXPECT_EQ(storage.write("object", std::vector<uint8_t>(kLimit - 40, 0x22)), kErrorStorageNoSpace);
 
-    auto reply = storage.read("object", 512 * 1024);
+    auto reply = storage.read("object", 128 * 1024);
     ASSERT_EQ(reply.return_code, kSuccess);
     EXPECT_EQ(reply.params[1].data, small) << "the previous version is intact";
     auto listed = storage.enumerate();
