@@ -1,0 +1,98 @@
+// teed as the supplicant of a simulated OP-TEE, seen from a client: TAs loaded from the TA path
+// (LOAD_TA), refused TA files, and the Supplicant interface's counters for the requests served.
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "harness.h"
+#include "teed/client.h"
+
+namespace teed::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kLoadable = "91dcca81-d6f5-48f7-b3c0-bab814aab298";
+constexpr const char* kNowhere = "3b0d2a9c-8a55-4c7e-9d51-0c2f4a6d7e11";
+constexpr uint32_t kErrorSecurity = 0xFFFF000F;
+constexpr uint32_t kErrorItemNotFound = 0xFFFF0008;
+constexpr uint32_t kOriginTee = 3;
+
+std::string loadable_file() {
+    return std::string(TEED_TEST_TA_DIR) + "/" + kLoadable + ".ta";
+}
+
+TEST(TheSupplicant, LoadsATaFromTheTaPathForAClient) {
+    TestBus bus;
+    TeedDaemon teed(bus);
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kLoadable);
+    ASSERT_TRUE(session) << std::hex << opened.return_code;
+    auto reply = session->invoke(0, {client::Param::value_out()});
+    ASSERT_TRUE(reply.ok());
+    EXPECT_EQ(reply.params[0].a, 1u) << "the file's ta_version";
+
+    auto info = client.supplicant("simtee0");
+    EXPECT_EQ(info.ta_path, std::vector<std::string>{TEED_TEST_TA_DIR});
+    EXPECT_GE(info.counters["load-ta"].served, 2u) << "the size query and the fetch";
+    EXPECT_EQ(info.counters["load-ta"].failed, 0u);
+    EXPECT_EQ(info.shared_memory_buffers, 0u) << "the TA image's buffer was freed";
+}
+
+TEST(TheSupplicant, AnswersItemNotFoundForATaNowhereOnThePath) {
+    TestBus bus;
+    TeedDaemon teed(bus);
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kNowhere);
+    EXPECT_FALSE(session);
+    EXPECT_EQ(opened.return_code, kErrorItemNotFound);
+    EXPECT_EQ(opened.return_origin, kOriginTee);
+}
+
+TEST(TheSupplicant, RefusesAMalformedTaFileAndSaysWhichAndWhy) {
+    TempDir tas("teed-tas-");
+    std::filesystem::copy_file(loadable_file(), tas.path() + "/" + kLoadable + ".ta");
+    {
+        std::fstream file(tas.path() + "/" + kLoadable + ".ta", std::ios::in | std::ios::out | std::ios::binary);
+        file.write("XXXX", 4);  // the magic
+    }
+    TestBus bus;
+    TeedDaemon teed(bus, TeedOptions{.ta_path = tas.path()});
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kLoadable);
+    EXPECT_FALSE(session);
+    EXPECT_EQ(opened.return_code, kErrorSecurity);
+    EXPECT_THAT(teed.log(), HasSubstr(tas.path() + "/" + kLoadable + ".ta"));
+    EXPECT_THAT(teed.log(), HasSubstr("magic"));
+    EXPECT_EQ(client.supplicant().counters["load-ta"].failed, 1u);
+
+    // The secure world checks what teed's header check cannot: a payload byte changed.
+    std::filesystem::copy_file(loadable_file(), tas.path() + "/" + kLoadable + ".ta",
+                               std::filesystem::copy_options::overwrite_existing);
+    {
+        std::fstream file(tas.path() + "/" + kLoadable + ".ta", std::ios::in | std::ios::out | std::ios::binary);
+        file.seekp(-1, std::ios::end);
+        file.write("!", 1);
+    }
+    auto [tampered, refused] = client.open_session(kLoadable);
+    EXPECT_FALSE(tampered);
+    EXPECT_EQ(refused.return_code, kErrorSecurity);
+    EXPECT_TRUE(teed.running());
+}
+
+TEST(TheSupplicant, IsNotServedWithNoSupplicant) {
+    TestBus bus;
+    TeedDaemon teed(bus, {"--simulate", "--no-hardware", "--no-supplicant"});
+    auto client = client::Client::connect(bus.address());
+    EXPECT_THROW(client.supplicant(), client::Error);
+    bool said = false;
+    for (const auto& message : teed.notifications())
+        said = said || message.find("serving 0 of 1 supplicant device") != std::string::npos;
+    EXPECT_TRUE(said) << "READY=1's status says the supplicant device is not served";
+}
+
+}  // namespace
+}  // namespace teed::test
