@@ -8,6 +8,8 @@
 
 #include <json/json.h>
 
+#include "common/uuid.h"
+
 namespace teed {
 namespace {
 
@@ -122,6 +124,21 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
         if (rpmb != "none" && rpmb != "emulated" && (rpmb.empty() || rpmb[0] != '/'))
             return Error(ErrorKind::InvalidArgument)
                    << origin << ": 'rpmb' must be \"none\", \"emulated\" or a device path";
+        return {};
+    }
+    if (key == "loadable_tas") {
+        const Json::Value& v = root[key];
+        auto bad = [&] {
+            return Error(ErrorKind::InvalidArgument)
+                   << origin << ": 'loadable_tas' must be a list of TA UUIDs";
+        };
+        if (!v.isArray()) return bad();
+        std::vector<std::string> uuids;
+        for (const Json::Value& entry : v) {
+            if (!entry.isString() || !Uuid::parse(entry.asString()).ok()) return bad();
+            uuids.push_back(entry.asString());
+        }
+        config.supplicant.loadable_tas = std::move(uuids);
         return {};
     }
     if (key == "plugin_directory") {

@@ -45,6 +45,9 @@ struct SupplicantConfig {
     // Supplicant plugins (docs/supplicant.md, section plugins): the `*.so` files here, owned by
     // root and writable by no one else, are loaded at start. Empty: no plugins.
     std::string plugin_directory = "/usr/lib/teed/plugins";
+    // The TAs that may be loaded from the TA path; unset: any. Others are refused
+    // (TEEC_ERROR_ACCESS_DENIED to the secure world) with a log line naming the UUID.
+    std::optional<std::vector<std::string>> loadable_tas;
 };
 
 struct Config {

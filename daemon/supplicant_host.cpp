@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <set>
 
 #include "backends/optee/supplicant/profile_dump.h"
 #include "backends/optee/supplicant/ree_fs.h"
@@ -58,7 +59,15 @@ Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const Dev
     Supplicant::Services services;
 
     ret_paths.ta_path = parse_ta_path(config_.ta_path);
-    services[kCmdLoadTa] = std::make_shared<TaLoader>(TaLoaderOptions{.ta_path = ret_paths.ta_path});
+    TaLoaderOptions loading{.ta_path = ret_paths.ta_path};
+    if (config_.loadable_tas) {
+        std::set<Uuid> allowed;
+        for (const auto& text : *config_.loadable_tas) allowed.insert(Uuid::parse(text).value());
+        loading.may_load = [allowed = std::move(allowed)](const Uuid& uuid) {
+            return allowed.contains(uuid);
+        };
+    }
+    services[kCmdLoadTa] = std::make_shared<TaLoader>(std::move(loading));
 
     ret_paths.storage_directory = config_.state_directory + "/storage/" + node.name();
     services[kCmdFs] = TEED_TRY(ReeFs::open({.root = ret_paths.storage_directory}));

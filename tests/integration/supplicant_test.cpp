@@ -19,6 +19,7 @@ constexpr const char* kLoadable = "91dcca81-d6f5-48f7-b3c0-bab814aab298";
 constexpr const char* kNowhere = "3b0d2a9c-8a55-4c7e-9d51-0c2f4a6d7e11";
 constexpr uint32_t kErrorSecurity = 0xFFFF000F;
 constexpr uint32_t kErrorItemNotFound = 0xFFFF0008;
+constexpr uint32_t kErrorAccessDenied = 0xFFFF0001;
 constexpr uint32_t kOriginTee = 3;
 
 std::string loadable_file() {
@@ -81,6 +82,18 @@ TEST(TheSupplicant, RefusesAMalformedTaFileAndSaysWhichAndWhy) {
     EXPECT_FALSE(tampered);
     EXPECT_EQ(refused.return_code, kErrorSecurity);
     EXPECT_TRUE(teed.running());
+}
+
+TEST(TheSupplicant, LoadsOnlyTheTasTheConfigurationLists) {
+    TempDir conf("teed-conf-");
+    std::ofstream(conf.path() + "/teed.conf") << R"({"loadable_tas": [")" << kNowhere << R"("]})";
+    TestBus bus;
+    TeedDaemon teed(bus, {"--simulate", "--no-hardware", "--config=" + conf.path() + "/teed.conf"});
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kLoadable);
+    EXPECT_FALSE(session);
+    EXPECT_EQ(opened.return_code, kErrorAccessDenied);
+    EXPECT_THAT(teed.log(), HasSubstr(kLoadable));
 }
 
 TEST(TheSupplicant, IsNotServedWithNoSupplicant) {

@@ -151,5 +151,21 @@ TEST(TheSupplicantSettings, RejectBadValuesNamingTheKey) {
     EXPECT_FALSE(parse({"--state-directory=relative"}).ok());
 }
 
+TEST(TheSupplicantSettings, LoadableTasAreAListOfUuids) {
+    Config config;
+    EXPECT_FALSE(config.supplicant.loadable_tas) << "unset: any TA may be loaded";
+    ASSERT_TRUE(apply_config_json(R"({"loadable_tas": ["91dcca81-d6f5-48f7-b3c0-bab814aab298"]})",
+                                  "teed.conf", config)
+                    .ok());
+    ASSERT_TRUE(config.supplicant.loadable_tas);
+    EXPECT_EQ(config.supplicant.loadable_tas->size(), 1u);
+    for (const char* text : {R"({"loadable_tas": "91dcca81"})", R"({"loadable_tas": ["not-a-uuid"]})",
+                             R"({"loadable_tas": [5]})"}) {
+        auto applied = apply_config_json(text, "teed.conf", config);
+        ASSERT_FALSE(applied.ok()) << text;
+        EXPECT_NE(applied.error().message().find("'loadable_tas'"), std::string::npos);
+    }
+}
+
 }  // namespace
 }  // namespace teed
