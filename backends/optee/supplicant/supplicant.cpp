@@ -237,11 +237,15 @@ void Supplicant::answer(RpcRequest& request, const RpcOutcome& outcome) {
                      {"TEED_TEEC_RESULT", gp::result_name(outcome.code)},
                      {"TEED_REASON", outcome.reason}});
     }
+    // Counted before the answer leaves: whoever sees the answer (the TA, then its client) also
+    // sees it in the counters. A failed send moves it from served to failed.
+    count(request.command, -1, success, !success);
     RpcBuffer reply;
     size_t length = encode_reply(request, outcome.code, reply.bytes());
     auto sent = device_->supp_send(reply.ioctl_arg(length));
     if (!sent.ok()) {
         ++send_failures_;
+        recount_as_failed(request.command, success);
         if (warnings_.admit() >= 0) {
             log_warning("supplicant: the answer could not be delivered; the requester is gone or "
                         "the kernel refused it",
@@ -250,7 +254,15 @@ void Supplicant::answer(RpcRequest& request, const RpcOutcome& outcome) {
                          {"TEED_ERROR", sent.error().message()}});
         }
     }
-    count(request.command, -1, success && sent.ok(), !success || !sent.ok());
+}
+
+void Supplicant::recount_as_failed(uint32_t command, bool counted_as_served) {
+    std::lock_guard lock(mutex_);
+    CommandCounters& counters = counters_[command];
+    if (counted_as_served) {
+        --counters.served;
+        ++counters.failed;
+    }
 }
 
 void Supplicant::count(uint32_t command, int64_t in_flight_delta, bool served, bool failed) {

@@ -92,6 +92,7 @@ private:
     RpcOutcome serve_memory(RpcRequest& request);
     void answer(RpcRequest& request, const RpcOutcome& outcome);
     void count(uint32_t command, int64_t in_flight_delta, bool served, bool failed);
+    void recount_as_failed(uint32_t command, bool counted_as_served);
     void interrupt_receiver();
 
     const std::unique_ptr<Device> device_;
