@@ -26,7 +26,7 @@ TeeResult<std::unique_ptr<ReeFsRpc>> ReeFsRpc::start(SupplicantRpc& rpc, size_t 
     uint32_t code = gp::kSuccess;
     auto buffer = rpc.allocate(std::max(2 * kNameRoom, data_room), code);
     if (!buffer) return TeeError{code};
-    return std::unique_ptr<ReeFsRpc>(new ReeFsRpc(rpc, std::move(buffer)));
+    return std::make_unique<ReeFsRpc>(Key{}, rpc, std::move(buffer));
 }
 
 TeeResult<RpcParam> ReeFsRpc::name_param(std::string_view name, size_t slot) {

@@ -59,6 +59,13 @@ public:
     static constexpr size_t kNameRoom = 256;
     // The buffer holds max(2 * kNameRoom, data_room) bytes: one READ or WRITE moves at most that.
     static TeeResult<std::unique_ptr<ReeFsRpc>> start(SupplicantRpc& rpc, size_t data_room);
+    // For start() only: make_unique needs a public constructor, the key keeps it private.
+    class Key {
+        friend class ReeFsRpc;
+        Key() = default;
+    };
+    ReeFsRpc(Key, SupplicantRpc& rpc, std::unique_ptr<RpcSharedBuffer> buffer)
+        : rpc_(rpc), buffer_(std::move(buffer)) {}
 
     size_t room() const { return buffer_->size(); }
 
@@ -82,8 +89,6 @@ public:
     TeeResult<std::string> readdir(uint64_t dir);
 
 private:
-    ReeFsRpc(SupplicantRpc& rpc, std::unique_ptr<RpcSharedBuffer> buffer)
-        : rpc_(rpc), buffer_(std::move(buffer)) {}
 
     // Copies `name` with its NUL into the name slot `slot` (0 or 1) and returns its memref.
     TeeResult<RpcParam> name_param(std::string_view name, size_t slot);

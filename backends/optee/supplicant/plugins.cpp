@@ -143,10 +143,12 @@ Result<std::unique_ptr<PluginService::Plugin>> PluginService::open_plugin(int di
     return plugin;
 }
 
+PluginService::PluginService(Key) {}
+
 PluginService::~PluginService() = default;
 
 Result<std::unique_ptr<PluginService>> PluginService::load(const std::string& directory) {
-    std::unique_ptr<PluginService> service(new PluginService());
+    auto service = std::make_unique<PluginService>(Key{});
     UniqueFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) {
         if (errno == ENOENT) {

@@ -49,6 +49,12 @@ public:
     // means no plugins. AccessDenied when the directory itself fails the ownership or mode
     // check (nothing in it is loaded), the errno's kind when it cannot be opened or read.
     static Result<std::unique_ptr<PluginService>> load(const std::string& directory);
+    // For the factory only: make_unique needs a public constructor, the key keeps it private.
+    class Key {
+        friend class PluginService;
+        Key() = default;
+    };
+    explicit PluginService(Key);
     ~PluginService() override;
     PluginService(const PluginService&) = delete;
     PluginService& operator=(const PluginService&) = delete;
@@ -65,7 +71,6 @@ public:
 private:
     struct Plugin;
 
-    PluginService() = default;
     // Opens, checks and loads one plugin file; init() is left to load(), which first checks
     // that the UUID is not taken.
     static Result<std::unique_ptr<Plugin>> open_plugin(int dir_fd, const std::string& file);

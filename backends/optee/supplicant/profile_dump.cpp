@@ -90,7 +90,7 @@ Result<std::unique_ptr<ProfileDumps>> ProfileDumps::open(const ProfileDumpOption
     UniqueFd dir(::open(options.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError() << "open '" << options.directory << "'";
     uint64_t used = TEED_TRY(bytes_in(dir.get()));
-    return std::unique_ptr<ProfileDumps>(new ProfileDumps(options, std::move(dir), used));
+    return std::make_unique<ProfileDumps>(Key{}, options, std::move(dir), used);
 }
 
 uint64_t ProfileDumps::bytes_used() const {

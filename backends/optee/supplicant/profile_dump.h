@@ -48,6 +48,13 @@ public:
     // Creates the directory when missing, opens it and counts the bytes already in it.
     // InvalidArgument for an empty or relative directory, the errno's kind otherwise.
     static Result<std::unique_ptr<ProfileDumps>> open(const ProfileDumpOptions& options);
+    // For the factory only: make_unique needs a public constructor, the key keeps it private.
+    class Key {
+        friend class ProfileDumps;
+        Key() = default;
+    };
+    ProfileDumps(Key, ProfileDumpOptions options, UniqueFd directory, uint64_t used)
+        : options_(std::move(options)), directory_(std::move(directory)), used_(used) {}
 
     // Serves kCmdGprof and kCmdFtrace; other commands are refused with BAD_PARAMETERS.
     RpcOutcome serve(RpcRequest& request) override;
@@ -56,8 +63,6 @@ public:
     const std::string& directory() const { return options_.directory; }
 
 private:
-    ProfileDumps(ProfileDumpOptions options, UniqueFd directory, uint64_t used)
-        : options_(std::move(options)), directory_(std::move(directory)), used_(used) {}
 
     RpcOutcome write_dump(const std::string& prefix, RpcRequest& request);
 

@@ -399,7 +399,7 @@ struct ReeFs::Handle {
     std::optional<std::string> pending;  // guarded by dir_mutex
 };
 
-ReeFs::ReeFs(ReeFsOptions options, UniqueFd root)
+ReeFs::ReeFs(Key, ReeFsOptions options, UniqueFd root)
     : options_(std::move(options)), root_(std::make_shared<const UniqueFd>(std::move(root))) {}
 
 ReeFs::~ReeFs() = default;
@@ -418,7 +418,7 @@ Result<std::unique_ptr<ReeFs>> ReeFs::open(const ReeFsOptions& options) {
     UniqueFd probe(static_cast<int>(::syscall(SYS_openat2, root.get(), ".", &how, sizeof(how))));
     if (!probe.valid())
         return ErrnoError() << "openat2(RESOLVE_BENEATH), needed to confine storage";
-    return std::unique_ptr<ReeFs>(new ReeFs(options, std::move(root)));
+    return std::make_unique<ReeFs>(Key{}, options, std::move(root));
 }
 
 size_t ReeFs::open_files() const {

@@ -55,6 +55,12 @@ public:
     // NotSupported when the kernel has no openat2 (Linux 5.6), the errno's kind when the root
     // cannot be created or opened.
     static Result<std::unique_ptr<ReeFs>> open(const ReeFsOptions& options);
+    // For the factory only: make_unique needs a public constructor, the key keeps it private.
+    class Key {
+        friend class ReeFs;
+        Key() = default;
+    };
+    ReeFs(Key, ReeFsOptions options, UniqueFd root);
     ~ReeFs() override;
     ReeFs(const ReeFs&) = delete;
     ReeFs& operator=(const ReeFs&) = delete;
@@ -69,7 +75,6 @@ private:
     struct Handle;
     using HandleTable = std::map<uint32_t, std::shared_ptr<Handle>>;
 
-    ReeFs(ReeFsOptions options, UniqueFd root);
 
     Result<RpcOutcome> dispatch(uint64_t opcode, RpcRequest& request);
     Result<RpcOutcome> open_file(RpcRequest& request, bool create);
