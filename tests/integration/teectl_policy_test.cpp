@@ -10,25 +10,15 @@
 #include <memory>
 #include <string>
 
-#include <json/reader.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/teectl_json.h"
 
 namespace teed::test {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-Json::Value parse_json(const std::string& text) {
-    Json::CharReaderBuilder builder;
-    std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
-    Json::Value value;
-    std::string errors;
-    EXPECT_TRUE(reader->parse(text.data(), text.data() + text.size(), &value, &errors))
-        << errors << "\n" << text;
-    return value;
-}
 
 class TeectlPolicy : public testing::Test {
 protected:

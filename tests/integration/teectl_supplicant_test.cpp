@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include <json/reader.h>
 #include <json/writer.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/teectl_json.h"
 
 namespace teed::test {
 namespace {
@@ -24,16 +24,6 @@ using ::testing::StartsWith;
 
 constexpr int kExitBusError = 3;
 constexpr const char* kSupplicantInterface = "org.teed.Teed1.Supplicant";
-
-Json::Value parse_json(const std::string& text) {
-    Json::CharReaderBuilder builder;
-    std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
-    Json::Value value;
-    std::string errors;
-    EXPECT_TRUE(reader->parse(text.data(), text.data() + text.size(), &value, &errors))
-        << errors << "\n" << text;
-    return value;
-}
 
 std::string device_object(const std::string& device) { return "/org/teed/Teed1/devices/" + device; }
 
