@@ -54,6 +54,25 @@
 #define TEE_IOCTL_PARAM_ATTR_META 0x100
 #define TEE_IOCTL_PARAM_ATTR_MASK (TEE_IOCTL_PARAM_ATTR_TYPE_MASK | TEE_IOCTL_PARAM_ATTR_META)
 
+// The kernel's tee_param_is_memref() and its kin, on a param type (attr & TYPE_MASK). Not part of
+// the UAPI header; here so that every user of these types asks the same question the same way.
+// An attr with the META bit set is none of these.
+constexpr bool tee_param_type_is_value(__u64 type) {
+    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
+           type <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
+}
+constexpr bool tee_param_type_is_memref(__u64 type) {
+    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
+           type <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
+}
+// VALUE_OUTPUT, VALUE_INOUT, MEMREF_OUTPUT, MEMREF_INOUT: what the other side writes back.
+constexpr bool tee_param_type_is_output(__u64 type) {
+    return type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT ||
+           type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT ||
+           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
+           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
+}
+
 #define TEE_IOCTL_LOGIN_PUBLIC 0
 #define TEE_IOCTL_LOGIN_USER 1
 #define TEE_IOCTL_LOGIN_GROUP 2

@@ -21,23 +21,6 @@ uint64_t type_of(uint64_t attr) {
     return attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
 }
 
-bool is_memref(uint64_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-}
-
-bool is_value(uint64_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-}
-
-bool is_output(uint64_t type) {
-    return type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-}
-
 Result<void> resolve_memref(KernelParam& param, const ParamRules& rules) {
     if (param.c == TEE_MEMREF_NULL) {
         if (!rules.memref_null) return ErrnoError(EINVAL) << "NULL memref without MEMREF_NULL";
@@ -114,16 +97,17 @@ Result<TaParams> to_ta_params(const std::vector<KernelParam>& params) {
     for (size_t n = 0; n < params.size(); ++n) {
         const KernelParam& p = params[n];
         // The whole attr is compared: a META bit or a UBUF/OBJREF type has no OP-TEE encoding.
-        if (p.attr != TEE_IOCTL_PARAM_ATTR_TYPE_NONE && !is_value(p.attr) && !is_memref(p.attr))
+        if (p.attr != TEE_IOCTL_PARAM_ATTR_TYPE_NONE && !tee_param_type_is_value(p.attr) &&
+            !tee_param_type_is_memref(p.attr))
             return ErrnoError(EINVAL)
                    << "param attr " << hex(p.attr) << " cannot be passed to OP-TEE";
         if (n >= ta.size()) continue;  // counted, not passed: the secure world refuses > 4
         TaParam& t = ta[n];
         t.type = static_cast<uint32_t>(p.attr);
-        if (is_value(p.attr)) {
+        if (tee_param_type_is_value(p.attr)) {
             t.a = static_cast<uint32_t>(p.a);
             t.b = static_cast<uint32_t>(p.b);
-        } else if (is_memref(p.attr)) {
+        } else if (tee_param_type_is_memref(p.attr)) {
             t.buffer = p.shm ? p.shm->data() + p.a : nullptr;
             t.size = p.b;
         }
@@ -134,10 +118,10 @@ Result<TaParams> to_ta_params(const std::vector<KernelParam>& params) {
 void params_to_user(uint8_t* uparams, const std::vector<KernelParam>& params, const TaParams& ta) {
     for (size_t n = 0; n < params.size(); ++n) {
         const KernelParam& p = params[n];
-        if (!is_output(p.attr)) continue;
+        if (!tee_param_type_is_output(p.attr)) continue;
         uint8_t* up = uparams + n * sizeof(tee_ioctl_param);
         const bool passed = n < ta.size();
-        if (is_value(p.attr)) {
+        if (tee_param_type_is_value(p.attr)) {
             put<uint64_t>(up + offsetof(tee_ioctl_param, a), passed ? ta[n].a : p.a);
             put<uint64_t>(up + offsetof(tee_ioctl_param, b), passed ? ta[n].b : p.b);
             put<uint64_t>(up + offsetof(tee_ioctl_param, c), p.c);

@@ -23,16 +23,6 @@ struct QueuedParam {
     int64_t shm_id = -1;  // memrefs: the supplicant's buffer, -1 for none
 };
 
-bool is_memref(uint64_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-}
-
-bool is_value(uint64_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-}
-
 tee_ioctl_param read_param(const uint8_t* params, size_t index) {
     tee_ioctl_param param{};
     std::memcpy(&param, params + index * sizeof(param), sizeof(param));
@@ -52,7 +42,7 @@ tee_ioctl_param to_supplicant(const QueuedParam& param) {
         out.a = param.a;
         out.b = param.b;
         out.c = param.c;
-    } else if (is_memref(type)) {
+    } else if (tee_param_type_is_memref(type)) {
         out.b = param.b;  // size
         if (param.shm_id < 0) {
             out.c = TEE_MEMREF_NULL;
@@ -68,8 +58,8 @@ tee_ioctl_param to_supplicant(const QueuedParam& param) {
 // size (the shm pointer and offset are cleared), anything but a value or memref nothing.
 std::array<uint64_t, 3> from_supplicant(const tee_ioctl_param& sent) {
     const uint64_t type = sent.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
-    if (is_value(type)) return {sent.a, sent.b, sent.c};
-    if (is_memref(type)) return {0, 0, sent.b};
+    if (tee_param_type_is_value(type)) return {sent.a, sent.b, sent.c};
+    if (tee_param_type_is_memref(type)) return {0, 0, sent.b};
     return {0, 0, 0};
 }
 
@@ -115,7 +105,7 @@ uint32_t SupplicantQueue::call(uint32_t command, std::span<RpcParam> params) {
     request->func = command;
     for (const RpcParam& param : params) {
         QueuedParam queued{.attr = param.type, .a = param.a, .b = param.b, .c = param.c};
-        if (is_memref(param.type)) {
+        if (tee_param_type_is_memref(param.type)) {
             queued.a = param.offset;
             queued.b = param.size;
             queued.c = 0;

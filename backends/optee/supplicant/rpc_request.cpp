@@ -19,23 +19,6 @@ void write_param(std::span<uint8_t> bytes, size_t index, const tee_ioctl_param& 
                 sizeof(param));
 }
 
-bool is_memref_type(uint32_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-}
-
-bool is_value_type(uint32_t type) {
-    return type >= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT &&
-           type <= TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-}
-
-bool is_output_type(uint32_t type) {
-    return type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
-           type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-}
-
 // Resolves the memrefs of a decoded request; the first failure names the param.
 Result<void> resolve_memrefs(RpcRequest& request, const RpcMemory& memory) {
     for (size_t i = 0; i < request.params.size(); ++i) {
@@ -66,11 +49,11 @@ tee_ioctl_buf_data RpcBuffer::ioctl_arg(size_t length) {
 }
 
 bool RpcParam::is_value() const {
-    return is_value_type(type);
+    return tee_param_type_is_value(type);
 }
 
 bool RpcParam::is_memref() const {
-    return is_memref_type(type);
+    return tee_param_type_is_memref(type);
 }
 
 Result<void> RpcRequest::expect_types(std::initializer_list<uint32_t> types) const {
@@ -148,7 +131,7 @@ size_t encode_reply(const RpcRequest& request, uint32_t ret, std::span<uint8_t> 
     for (size_t i = 0; i < request.params.size(); ++i) {
         const RpcParam& param = request.params[i];
         tee_ioctl_param raw{.attr = param.type, .a = 0, .b = 0, .c = 0};
-        if (is_output_type(param.type)) {
+        if (tee_param_type_is_output(param.type)) {
             raw.a = param.a;
             raw.b = param.b;
             raw.c = param.c;
