@@ -27,6 +27,13 @@ const char* result_name(uint32_t code) {
         case kErrorExternalCancel: return "TEEC_ERROR_EXTERNAL_CANCEL";
         case kErrorTargetDead: return "TEEC_ERROR_TARGET_DEAD";
         case kErrorStorageNoSpace: return "TEEC_ERROR_STORAGE_NO_SPACE";
+        case kSocketErrorProtocol: return "TEE_ISOCKET_ERROR_PROTOCOL";
+        case kSocketErrorRemoteClosed: return "TEE_ISOCKET_ERROR_REMOTE_CLOSED";
+        case kSocketErrorTimeout: return "TEE_ISOCKET_ERROR_TIMEOUT";
+        case kSocketErrorOutOfResources: return "TEE_ISOCKET_ERROR_OUT_OF_RESOURCES";
+        case kSocketErrorLargeBuffer: return "TEE_ISOCKET_ERROR_LARGE_BUFFER";
+        case kSocketWarningProtocol: return "TEE_ISOCKET_WARNING_PROTOCOL";
+        case kSocketErrorHostname: return "TEE_ISOCKET_ERROR_HOSTNAME";
         default: return nullptr;
     }
 }

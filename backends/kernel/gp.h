@@ -73,6 +73,16 @@ constexpr uint32_t kErrorExternalCancel = 0xFFFF0011;
 constexpr uint32_t kErrorTargetDead = 0xFFFF3024;
 constexpr uint32_t kErrorStorageNoSpace = 0xFFFF3041;
 
+// The GlobalPlatform TEE Sockets API's errors (TEE_ISOCKET_ERROR_*), which the supplicant's socket
+// service answers the secure world and the TA may pass on to its client.
+constexpr uint32_t kSocketErrorProtocol = 0xF1007001;
+constexpr uint32_t kSocketErrorRemoteClosed = 0xF1007002;
+constexpr uint32_t kSocketErrorTimeout = 0xF1007003;
+constexpr uint32_t kSocketErrorOutOfResources = 0xF1007004;
+constexpr uint32_t kSocketErrorLargeBuffer = 0xF1007005;
+constexpr uint32_t kSocketWarningProtocol = 0xF1007006;
+constexpr uint32_t kSocketErrorHostname = 0xF1007007;
+
 // "TEEC_ERROR_SHORT_BUFFER" for a known code, else "0x........".
 const char* result_name(uint32_t code);
 const char* origin_name(uint32_t origin);
