@@ -16,6 +16,7 @@
 #include "backends/sim/secure_world.h"
 #include "backends/sim/shm_table.h"
 #include "backends/sim/supplicant_queue.h"
+#include "backends/sim/ta_instances.h"
 
 namespace teed {
 namespace {
@@ -28,12 +29,13 @@ struct NodeState {
         : options(opts),
           shms(opts.shm_pool_bytes),
           supplicant(shms, has_supplicant_device),
-          world(sim::builtin_trusted_apps(supplicant),
+          world(sim::builtin_trusted_apps(supplicant, instances),
                 has_supplicant_device ? &supplicant : nullptr) {}
 
     const SimOptions options;
     sim::ShmTable shms;
     sim::SupplicantQueue supplicant;  // before `world`: TAs hold a reference to it
+    sim::TaInstances instances;       // likewise
     sim::SecureWorld world;
     std::atomic<ContextId> next_context{1};
 };
@@ -300,6 +302,9 @@ public:
     size_t open_session_count() const override { return state_->world.session_count(); }
     size_t pending_supplicant_requests() const override { return state_->supplicant.pending(); }
     sim::SupplicantRpc& secure_world_rpc() override { return state_->supplicant; }
+    std::optional<Uuid> ta_of_instance(uint32_t instance) const override {
+        return state_->instances.find(instance);
+    }
 
 private:
     const std::string name_;

@@ -15,9 +15,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backends/kernel/device.h"
+#include "common/uuid.h"
 
 namespace teed {
 
@@ -80,6 +82,10 @@ public:
     // What the secure world's threads send their requests through: lets a supplicant be tested
     // with requests of any shape, as a TA would send them.
     virtual sim::SupplicantRpc& secure_world_rpc() = 0;
+    // The TA a socket request's instance id belongs to (sim/ta_instances.h), while the instance
+    // lives. OP-TEE does not tell this; the simulator does, so that teed's socket rules can name
+    // TAs on it.
+    virtual std::optional<Uuid> ta_of_instance(uint32_t instance) const = 0;
 };
 
 }  // namespace teed

@@ -66,9 +66,13 @@ public:
 
 class SupplicantRpc;
 
-// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage, plugin (docs/simulator.md).
-// TAs that need the normal world send their requests through `supplicant`, which must outlive
-// them.
-std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant);
+class TaInstances;
+
+// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage, plugin, socket
+// (docs/simulator.md). TAs that need the normal world send their requests through `supplicant`;
+// those that name their instance to it (socket) register it in `instances`. Both must outlive
+// the TAs.
+std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant,
+                                                              TaInstances& instances);
 
 }  // namespace teed::sim

@@ -10,6 +10,7 @@
 #include "backends/sim/rpmb_ta.h"
 #include "backends/sim/secure_storage_ta.h"
 #include "backends/sim/plugin_ta.h"
+#include "backends/sim/socket_ta.h"
 #include "backends/sim/trusted_app.h"
 
 namespace teed::sim {
@@ -187,7 +188,8 @@ private:
 
 }  // namespace
 
-std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant) {
+std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& supplicant,
+                                                              TaInstances& instances) {
     std::vector<std::unique_ptr<TrustedApp>> apps;
     apps.push_back(std::make_unique<HelloWorldApp>());
     apps.push_back(
@@ -203,6 +205,7 @@ std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& sup
     apps.push_back(make_rpmb_ta(supplicant));
     apps.push_back(make_secure_storage_ta(supplicant));
     apps.push_back(make_plugin_ta(supplicant));
+    apps.push_back(make_socket_ta(supplicant, instances));
     return apps;
 }
 
