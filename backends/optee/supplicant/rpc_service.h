@@ -42,6 +42,9 @@ class RpcService {
 public:
     virtual ~RpcService() = default;
     virtual RpcOutcome serve(RpcRequest& request) = 0;
+    // The supplicant is stopping: ends at once every wait serve() is in, and every later one,
+    // for services whose requests may wait long (sockets). Any thread.
+    virtual void cancel_waits() {}
 };
 
 }  // namespace teed::supplicant

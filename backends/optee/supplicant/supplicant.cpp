@@ -78,6 +78,9 @@ Supplicant::~Supplicant() {
     work_changed_.notify_all();
     interrupt_receiver();
     receiver_.join();
+    // A request waiting on the network would hold its worker (and this stop) for its whole
+    // timeout; such waits end now, answered with an error.
+    for (const auto& [command, service] : services_) service->cancel_waits();
     // Workers serve what was received before they see the stop: every request the secure world
     // handed to teed gets its answer.
     for (auto& worker : workers_) worker.join();

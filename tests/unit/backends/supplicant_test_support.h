@@ -19,11 +19,12 @@ class ServedTee {
 public:
     explicit ServedTee(supplicant::Supplicant::Services services,
                        supplicant::SupplicantOptions options = {}, const SimOptions& sim = {})
-        : tee_(make_simulated_tee(sim)), client_(tee_.client->open().value()) {
+        : tee_(make_simulated_tee(sim)) {
         options.device_path = tee_.supplicant->path();
         supplicant_ = supplicant::Supplicant::start(tee_.supplicant->open().value(),
                                                     std::move(services), options)
                           .value();
+        client_ = tee_.client->open().value();
     }
 
     Device& client() { return *client_; }
@@ -45,8 +46,10 @@ public:
 
 private:
     SimTee tee_;
-    std::unique_ptr<Device> client_;
+    // Destroyed in reverse: the client's sessions close while the supplicant still serves, as
+    // teed closes them before it stops its supplicants (a TA that ends may need the normal world).
     std::unique_ptr<supplicant::Supplicant> supplicant_;
+    std::unique_ptr<Device> client_;
 };
 
 }  // namespace teed::simtest
