@@ -151,9 +151,9 @@ Result<int> run(const Config& config) {
     service.reset();
     workers.reset();          // finishes running calls; their replies are dropped below
     loop->discard_posted();
-    supplicants.reset();      // after the calls: a TA still running may need the normal world
     reloader = nullptr;
-    manager.reset();
+    manager.reset();          // closes the sessions: a TA that ends may need the normal world
+    supplicants.reset();      // after the calls and the sessions, for the same reason
     bus.reset();
     return code;
 }
