@@ -302,7 +302,9 @@ std::string format_supplicant(const client::SupplicantInfo& info) {
     }
     out += "status: the secure world holds " + std::to_string(info.shared_memory_buffers) +
            " shared memory buffer(s), " + std::to_string(info.shared_memory_bytes) + " byte(s); " +
-           std::to_string(info.send_failures) + " answer(s) not taken by the kernel\n";
+           std::to_string(info.send_failures) + " answer(s) not taken by the kernel; " +
+           std::to_string(info.sockets_open) + " TA socket(s) open, " +
+           std::to_string(info.sockets_denied) + " refused by policy\n";
     return out;
 }
 
@@ -326,6 +328,8 @@ Json::Value supplicant_json(const client::SupplicantInfo& info) {
     out["shared_memory_bytes"] = Json::UInt64(info.shared_memory_bytes);
     out["shared_memory_buffers"] = Json::UInt64(info.shared_memory_buffers);
     out["send_failures"] = Json::UInt64(info.send_failures);
+    out["sockets_open"] = Json::UInt64(info.sockets_open);
+    out["sockets_denied"] = Json::UInt64(info.sockets_denied);
     return out;
 }
 

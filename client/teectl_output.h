@@ -56,11 +56,13 @@ Json::Value policy_reload_json(const client::PolicyReload& reload);
 // "device: simtee0", "device_path: ...", "workers: 4", "ta_path: A B", "storage_directory: ...",
 // "rpmb: none" (- for what teed did not report), then a table of the counters by command
 // (COMMAND, SERVED, FAILED, IN FLIGHT) or "requests: none yet", then one "status:" line with the
-// shared memory the secure world holds and the answers the kernel did not take.
+// shared memory the secure world holds, the answers the kernel did not take and the TAs' sockets
+// (open, refused by policy).
 std::string format_supplicant(const client::SupplicantInfo& info);
 // {"device", "device_path", "workers", "ta_path": [...], "storage_directory", "rpmb",
 //  "counters": {"fs": {"served", "failed", "in_flight"}, ...}, "shared_memory_bytes",
-//  "shared_memory_buffers", "send_failures"}, as teed reported them.
+//  "shared_memory_buffers", "send_failures", "sockets_open", "sockets_denied"}, as teed reported
+//  them.
 Json::Value supplicant_json(const client::SupplicantInfo& info);
 
 // {"error": name, "message": message}

@@ -78,6 +78,8 @@ void read_supplicant_status(const std::map<std::string, sdbus::Variant>& status,
     read_key(status, "shared_memory_bytes", info.shared_memory_bytes);
     read_key(status, "shared_memory_buffers", info.shared_memory_buffers);
     read_key(status, "send_failures", info.send_failures);
+    read_key(status, "sockets_open", info.sockets_open);
+    read_key(status, "sockets_denied", info.sockets_denied);
 }
 
 }  // namespace teed::client::detail

@@ -78,6 +78,49 @@ Result<void> read_absolute_path(const Json::Value& root, const std::string& key,
     return {};
 }
 
+Result<std::vector<std::string>> read_strings(const Json::Value& v) {
+    std::vector<std::string> out;
+    if (!v.isArray()) return Error(ErrorKind::InvalidArgument) << "not a list of strings";
+    for (const Json::Value& entry : v) {
+        if (!entry.isString()) return Error(ErrorKind::InvalidArgument) << "not a list of strings";
+        out.push_back(entry.asString());
+    }
+    return out;
+}
+
+// "ta_sockets": [{"ta": UUID or "*", "protocols": ["tcp", "udp"], "destinations": [...]}, ...]
+Result<void> read_socket_rules(const Json::Value& v, const std::string& origin,
+                               std::vector<supplicant::SocketRule>& ret_rules) {
+    auto bad = [&](size_t index, const std::string& why) {
+        return Error(ErrorKind::InvalidArgument)
+               << origin << ": 'ta_sockets' rule " << index << ": " << why;
+    };
+    if (!v.isArray()) return Error(ErrorKind::InvalidArgument) << origin << ": 'ta_sockets' must be a list of rules";
+    std::vector<supplicant::SocketRule> rules;
+    for (Json::ArrayIndex i = 0; i < v.size(); ++i) {
+        const Json::Value& entry = v[i];
+        if (!entry.isObject()) return bad(i, "not an object");
+        for (const std::string& member : entry.getMemberNames()) {
+            if (member != "ta" && member != "protocols" && member != "destinations")
+                return bad(i, "unknown key '" + member + "' (ta, protocols, destinations)");
+        }
+        if (!entry["ta"].isString()) return bad(i, "'ta' must be a TA UUID or \"*\"");
+        std::vector<std::string> protocols;
+        if (entry.isMember("protocols")) {
+            auto read = read_strings(entry["protocols"]);
+            if (!read) return bad(i, "'protocols': " + read.error().message());
+            protocols = std::move(read).value();
+        }
+        auto destinations = read_strings(entry["destinations"]);
+        if (!destinations) return bad(i, "'destinations': " + destinations.error().message());
+        auto rule = supplicant::SocketRule::make(entry["ta"].asString(), protocols, *destinations);
+        if (!rule) return bad(i, rule.error().message());
+        rules.push_back(std::move(rule).value());
+    }
+    ret_rules = std::move(rules);
+    return {};
+}
+
 Result<void> apply_key(const Json::Value& root, const std::string& key, const std::string& origin,
                        Config& config) {
     Limits& l = config.limits;
@@ -141,6 +184,9 @@ Result<void> apply_key(const Json::Value& root, const std::string& key, const st
         config.supplicant.loadable_tas = std::move(uuids);
         return {};
     }
+    if (key == "ta_sockets") return read_socket_rules(root[key], origin, config.supplicant.ta_sockets);
+    if (key == "socket_max_wait_ms")
+        return read_unsigned(root, "socket_max_wait_ms", origin, config.supplicant.socket_max_wait_ms);
     if (key == "plugin_directory") {
         TEED_TRY(read_string(root, key, origin, config.supplicant.plugin_directory));
         const std::string& directory = config.supplicant.plugin_directory;

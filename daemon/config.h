@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/optee/supplicant/socket_policy.h"
 #include "common/log.h"
 #include "common/result.h"
 #include "daemon/limits.h"
@@ -48,6 +49,10 @@ struct SupplicantConfig {
     // The TAs that may be loaded from the TA path; unset: any. Others are refused
     // (TEEC_ERROR_ACCESS_DENIED to the secure world) with a log line naming the UUID.
     std::optional<std::vector<std::string>> loadable_tas;
+    // Which TAs may open which sockets (docs/supplicant.md, section sockets); none: sockets off.
+    std::vector<supplicant::SocketRule> ta_sockets;
+    // The longest a TA's socket request may wait (connect, send, receive), whatever it asks.
+    uint32_t socket_max_wait_ms = defaults::kSocketMaxWaitMs;
 };
 
 struct Config {

@@ -21,5 +21,6 @@ inline constexpr uint64_t kMaxSharedMemoryBytesTotal = 1024u << 20;     // of al
 inline constexpr uint32_t kMaxChannelsPerSession = 4;         // Session.OpenChannel sockets
 inline constexpr uint32_t kSupplicantWorkers = 4;             // secure-world requests served at once
 inline constexpr uint64_t kSupplicantShmBytes = 64u << 20;    // buffers the secure world holds
+inline constexpr uint32_t kSocketMaxWaitMs = 10000;       // a TA socket request's longest wait
 
 }  // namespace teed::defaults

@@ -30,13 +30,14 @@ namespace {
 
 // A supplicant device teed cannot serve is left to whoever can (tee-supplicant, say): the
 // clients' TEE still works for TAs that need no normal-world services.
-void serve_supplicant_device(const Config& config, SupplicantHost& supplicants, DeviceNode& node) {
+void serve_supplicant_device(const Config& config, SupplicantHost& supplicants, DeviceNode& node,
+                             supplicant::TaInstanceIdentifier identify = {}) {
     if (!config.supplicant.enabled) {
         log_info("found a supplicant device; left alone (supplicant disabled)",
                  {{"TEED_DEVICE", node.path()}});
         return;
     }
-    auto served = supplicants.serve(node, client_device_for(node.name()));
+    auto served = supplicants.serve(node, client_device_for(node.name()), std::move(identify));
     if (served.ok()) return;
     const bool busy = served.error().sys_errno() == EBUSY;
     log_warning(busy ? "another supplicant (tee-supplicant?) holds the supplicant device; TAs that "
@@ -76,7 +77,12 @@ Result<void> add_devices(const Config& config, DeviceRegistry& devices, Supplica
         options.supplicant_name = "simteepriv" + std::to_string(i);
         SimTee tee = make_simulated_tee(options);
         TEED_TRY(devices.add(std::move(tee.client)));
-        serve_supplicant_device(config, supplicants, *tee.supplicant);
+        // The simulator says which TA a socket request comes from; the node outlives the
+        // supplicants (the registry is destroyed after them).
+        auto& node = dynamic_cast<SimDeviceNode&>(*tee.supplicant);
+        serve_supplicant_device(config, supplicants, node, [&node](uint32_t instance) {
+            return node.ta_of_instance(instance);
+        });
         devices.add_supplicant_node(std::move(tee.supplicant));
     }
     return {};

@@ -53,10 +53,11 @@ std::shared_ptr<supplicant::PluginService> SupplicantHost::plugins() {
     return plugins_;
 }
 
-Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const DeviceNode& node,
-                                                                       SupplicantPaths& ret_paths) {
+Result<supplicant::Supplicant::Services> SupplicantHost::make_services(
+    const DeviceNode& node, ServedSupplicant& ret_served, supplicant::TaInstanceIdentifier identify) {
     using namespace supplicant;
     Supplicant::Services services;
+    SupplicantPaths& ret_paths = ret_served.paths;
 
     ret_paths.ta_path = parse_ta_path(config_.ta_path);
     TaLoaderOptions loading{.ta_path = ret_paths.ta_path};
@@ -93,14 +94,30 @@ Result<supplicant::Supplicant::Services> SupplicantHost::make_services(const Dev
     services[kCmdFtrace] = dumps;
 
     if (auto loaded = plugins()) services[kCmdPlugin] = loaded;
+
+    // Always served, so that every refused socket is answered ACCESS_DENIED and logged.
+    SocketPolicy policy(config_.ta_sockets);
+    if (!identify && policy.names_tas())
+        log_warning("socket rules naming a TA cannot apply to this device: OP-TEE's socket "
+                    "requests name a TA instance, not the TA; only rules with \"ta\": \"*\" do",
+                    {{"TEED_DEVICE", node.path()}});
+    ret_served.sockets = std::make_shared<SocketService>(SocketOptions{
+        .policy = std::move(policy),
+        .identify = std::move(identify),
+        .max_wait = std::chrono::milliseconds(config_.socket_max_wait_ms),
+        // One worker always stays free of socket waits for storage and TA loading.
+        .max_waiting = config_.workers > 1 ? config_.workers - 1 : 0,
+    });
+    services[kCmdSocket] = ret_served.sockets;
     return services;
 }
 
-Result<void> SupplicantHost::serve(DeviceNode& node, const std::string& client_device) {
+Result<void> SupplicantHost::serve(DeviceNode& node, const std::string& client_device,
+                                   supplicant::TaInstanceIdentifier identify) {
     auto served = std::make_unique<ServedSupplicant>();
     served->client_device = client_device;
     served->device_path = node.path();
-    auto services = TEED_TRY(make_services(node, served->paths));
+    auto services = TEED_TRY(make_services(node, *served, std::move(identify)));
     auto device = TEED_TRY(node.open());
     served->supplicant = TEED_TRY(supplicant::Supplicant::start(
         std::move(device), std::move(services),

@@ -11,6 +11,7 @@
 
 #include "backends/kernel/device.h"
 #include "backends/optee/supplicant/plugins.h"
+#include "backends/optee/supplicant/sockets.h"
 #include "backends/optee/supplicant/supplicant.h"
 #include "daemon/config.h"
 
@@ -27,6 +28,7 @@ struct ServedSupplicant {
     std::string client_device;  // the client node of the same TEE: "tee0", "simtee0"
     std::string device_path;    // "/dev/teepriv0", "sim:simteepriv0"
     SupplicantPaths paths;
+    std::shared_ptr<supplicant::SocketService> sockets;  // the TAs' sockets, for the status
     std::unique_ptr<supplicant::Supplicant> supplicant;
 };
 
@@ -35,13 +37,16 @@ public:
     explicit SupplicantHost(const SupplicantConfig& config) : config_(config) {}
 
     // Opens `node` and serves it. `client_device` names the TEE's client node, whose D-Bus
-    // object carries the Supplicant interface.
-    Result<void> serve(DeviceNode& node, const std::string& client_device);
+    // object carries the Supplicant interface. `identify` tells which TA a socket request's
+    // instance id belongs to, where the TEE can tell (the simulator); empty on hardware.
+    Result<void> serve(DeviceNode& node, const std::string& client_device,
+                       supplicant::TaInstanceIdentifier identify = {});
     const std::vector<std::unique_ptr<ServedSupplicant>>& served() const { return served_; }
 
 private:
     Result<supplicant::Supplicant::Services> make_services(const DeviceNode& node,
-                                                           SupplicantPaths& ret_paths);
+                                                           ServedSupplicant& ret_served,
+                                                           supplicant::TaInstanceIdentifier identify);
 
     // Loaded once, on the first device, and shared by all: a plugin is one library in teed's
     // process, whichever TEE calls it.

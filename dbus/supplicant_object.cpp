@@ -67,7 +67,9 @@ std::map<std::string, sdbus::Variant> SupplicantObject::GetStatus() {
         return std::map<std::string, sdbus::Variant>{
             {"shared_memory_bytes", sdbus::Variant(supplicant.shm_bytes())},
             {"shared_memory_buffers", sdbus::Variant(static_cast<uint64_t>(supplicant.shm_count()))},
-            {"send_failures", sdbus::Variant(supplicant.send_failures())}};
+            {"send_failures", sdbus::Variant(supplicant.send_failures())},
+            {"sockets_open", sdbus::Variant(static_cast<uint64_t>(served_.sockets->open_count()))},
+            {"sockets_denied", sdbus::Variant(served_.sockets->denied_count())}};
     });
 }
 

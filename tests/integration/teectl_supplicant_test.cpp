@@ -78,7 +78,8 @@ TEST_F(TeectlSupplicant, ShowsAMemberTheSimulatedTeesPathsAndCounters) {
     // A fresh teed: the secure world has asked nothing yet and holds no shared memory.
     EXPECT_THAT(r.out, HasSubstr("\nrequests: none yet\n"
                                  "status: the secure world holds 0 shared memory buffer(s), 0 "
-                                 "byte(s); 0 answer(s) not taken by the kernel\n"));
+                                 "byte(s); 0 answer(s) not taken by the kernel; 0 TA socket(s) "
+                                 "open, 0 refused by policy\n"));
     EXPECT_TRUE(r.err.empty()) << r.err;
 
     auto named = as_member({"supplicant", "simtee0"});
@@ -157,7 +158,8 @@ TEST_F(TeectlSupplicant, PrintsOneJsonObjectWithWhatTheInterfaceSays) {
         EXPECT_EQ(ours["in_flight"].asUInt64(), counters[command][2].asUInt64()) << command;
     }
     Json::Value status = raw("simtee1", "call", "GetStatus")[0];
-    for (const char* key : {"shared_memory_bytes", "shared_memory_buffers", "send_failures"}) {
+    for (const char* key : {"shared_memory_bytes", "shared_memory_buffers", "send_failures",
+                            "sockets_open", "sockets_denied"}) {
         ASSERT_TRUE(status.isMember(key)) << key << " missing from GetStatus: " << status;
         EXPECT_EQ(json[key].asUInt64(), status[key]["data"].asUInt64()) << key;
     }

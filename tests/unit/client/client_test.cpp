@@ -153,11 +153,15 @@ TEST(SupplicantStatusFromWire, ReadsTheDocumentedKeysAndKeepsDefaultsForOthers) 
     wire.emplace("shared_memory_bytes", sdbus::Variant(uint64_t{8192}));
     wire.emplace("shared_memory_buffers", sdbus::Variant(uint64_t{2}));
     wire.emplace("send_failures", sdbus::Variant(uint64_t{3}));
+    wire.emplace("sockets_open", sdbus::Variant(uint64_t{4}));
+    wire.emplace("sockets_denied", sdbus::Variant(uint64_t{6}));
     SupplicantInfo info;
     detail::read_supplicant_status(wire, info);
     EXPECT_EQ(info.shared_memory_bytes, 8192u);
     EXPECT_EQ(info.shared_memory_buffers, 2u);
     EXPECT_EQ(info.send_failures, 3u);
+    EXPECT_EQ(info.sockets_open, 4u);
+    EXPECT_EQ(info.sockets_denied, 6u);
 
     std::map<std::string, sdbus::Variant> partial;
     partial.emplace("shared_memory_bytes", sdbus::Variant(uint32_t{4096}));  // not a 't'

@@ -281,6 +281,8 @@ client::SupplicantInfo busy_supplicant() {
     info.shared_memory_bytes = 8192;
     info.shared_memory_buffers = 2;
     info.send_failures = 1;
+    info.sockets_open = 3;
+    info.sockets_denied = 7;
     return info;
 }
 
@@ -297,7 +299,7 @@ TEST(ASupplicantReport, PrintsPathsThenCountersByCommandThenTheStatusLine) {
               "load-ta    1       0       0\n"
               "shm-alloc  4       0       0\n"
               "status: the secure world holds 2 shared memory buffer(s), 8192 byte(s); "
-              "1 answer(s) not taken by the kernel\n");
+              "1 answer(s) not taken by the kernel; 3 TA socket(s) open, 7 refused by policy\n");
 }
 
 TEST(ASupplicantReport, SaysWhenNoRequestCameYetAndDashesWhatTeedDidNotReport) {
@@ -305,7 +307,7 @@ TEST(ASupplicantReport, SaysWhenNoRequestCameYetAndDashesWhatTeedDidNotReport) {
               "device: -\ndevice_path: -\nworkers: 0\nta_path: -\nstorage_directory: -\nrpmb: -\n"
               "requests: none yet\n"
               "status: the secure world holds 0 shared memory buffer(s), 0 byte(s); "
-              "0 answer(s) not taken by the kernel\n");
+              "0 answer(s) not taken by the kernel; 0 TA socket(s) open, 0 refused by policy\n");
     auto wide = busy_supplicant();
     wide.counters = {{"command-4294967295", {UINT64_MAX, 0, 0}}};
     auto text = format_supplicant(wide);
@@ -335,6 +337,8 @@ TEST(ASupplicantReport, IsAJsonObjectWithTheSameFacts) {
     EXPECT_EQ(json["shared_memory_bytes"].asUInt64(), 8192u);
     EXPECT_EQ(json["shared_memory_buffers"].asUInt64(), 2u);
     EXPECT_EQ(json["send_failures"].asUInt64(), 1u);
+    EXPECT_EQ(json["sockets_open"].asUInt64(), 3u);
+    EXPECT_EQ(json["sockets_denied"].asUInt64(), 7u);
 
     auto wide = busy_supplicant();
     wide.shared_memory_bytes = UINT64_MAX;

@@ -167,5 +167,38 @@ TEST(TheSupplicantSettings, LoadableTasAreAListOfUuids) {
     }
 }
 
+TEST(TheSupplicantSettings, TaSocketsAreRulesCheckedWhenRead) {
+    Config config;
+    EXPECT_TRUE(config.supplicant.ta_sockets.empty()) << "unset: sockets are off";
+    EXPECT_EQ(config.supplicant.socket_max_wait_ms, 10000u);
+    ASSERT_TRUE(apply_config_json(R"({"ta_sockets": [
+        {"ta": "8a420beb-5132-46f7-b0c0-f049917c2317", "protocols": ["tcp"],
+         "destinations": ["127.0.0.1:7000-7010", "*.example.com:443"]},
+        {"ta": "*", "destinations": ["[::1]:53"]}], "socket_max_wait_ms": 500})",
+                                  "teed.conf", config)
+                    .ok());
+    ASSERT_EQ(config.supplicant.ta_sockets.size(), 2u);
+    EXPECT_FALSE(config.supplicant.ta_sockets[0].udp);
+    EXPECT_EQ(config.supplicant.ta_sockets[0].destinations.size(), 2u);
+    EXPECT_FALSE(config.supplicant.ta_sockets[1].ta) << "any TA";
+    EXPECT_EQ(config.supplicant.socket_max_wait_ms, 500u);
+
+    const std::pair<const char*, const char*> bad[] = {
+        {R"({"ta_sockets": {"ta": "*"}})", "list of rules"},
+        {R"({"ta_sockets": [{"ta": "*", "destinations": ["10.*:80"]}]})", "rule 0: destination '10.*:80'"},
+        {R"({"ta_sockets": [{"ta": "*", "destinations": ["*:80"], "ports": [1]}]})", "unknown key 'ports'"},
+        {R"({"ta_sockets": [{"destinations": ["*:80"]}]})", "'ta'"},
+        {R"({"ta_sockets": [{"ta": "*", "destinations": "*:80"}]})", "'destinations'"},
+        {R"({"ta_sockets": [{"ta": "*", "protocols": ["icmp"], "destinations": ["*:80"]}]})", "icmp"},
+    };
+    for (const auto& [text, reason] : bad) {
+        auto applied = apply_config_json(text, "teed.conf", config);
+        ASSERT_FALSE(applied.ok()) << text;
+        EXPECT_NE(applied.error().message().find(reason), std::string::npos)
+            << applied.error().message();
+        EXPECT_NE(applied.error().message().find("teed.conf"), std::string::npos);
+    }
+}
+
 }  // namespace
 }  // namespace teed
