@@ -68,7 +68,7 @@ class SupplicantRpc;
 
 class TaInstances;
 
-// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage, plugin, socket
+// hello_world, echo, sleep, panic, whoami, copy, rpmb, secure_storage, plugin, socket, profile
 // (docs/simulator.md). TAs that need the normal world send their requests through `supplicant`;
 // those that name their instance to it (socket) register it in `instances`. Both must outlive
 // the TAs.

@@ -10,6 +10,7 @@
 #include "backends/sim/rpmb_ta.h"
 #include "backends/sim/secure_storage_ta.h"
 #include "backends/sim/plugin_ta.h"
+#include "backends/sim/profile_ta.h"
 #include "backends/sim/socket_ta.h"
 #include "backends/sim/trusted_app.h"
 
@@ -206,6 +207,7 @@ std::vector<std::unique_ptr<TrustedApp>> builtin_trusted_apps(SupplicantRpc& sup
     apps.push_back(make_secure_storage_ta(supplicant));
     apps.push_back(make_plugin_ta(supplicant));
     apps.push_back(make_socket_ta(supplicant, instances));
+    apps.push_back(make_profile_ta(supplicant));
     return apps;
 }
 

@@ -1,8 +1,11 @@
 // teed as the supplicant of a simulated OP-TEE, seen from a client: TAs loaded from the TA path
-// (LOAD_TA), refused TA files, and the Supplicant interface's counters for the requests served.
+// (LOAD_TA), refused TA files, profiling dumps (GPROF, FTRACE), and the Supplicant interface's
+// counters for the requests served.
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -94,6 +97,46 @@ TEST(TheSupplicant, LoadsOnlyTheTasTheConfigurationLists) {
     EXPECT_FALSE(session);
     EXPECT_EQ(opened.return_code, kErrorAccessDenied);
     EXPECT_THAT(teed.log(), HasSubstr(kLoadable));
+}
+
+std::string file_text(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+TEST(TheSupplicant, WritesATasProfilingDumpsBeneathTheStateDirectory) {
+    constexpr const char* kProfileTa = "4d56c724-8a1c-41cc-9a59-0f1a82a0c328";
+    constexpr uint32_t kDump = 0;
+    constexpr uint64_t kGprof = 0;
+    constexpr uint64_t kFtrace = 1;
+    TempDir state("teed-state-");
+    TestBus bus;
+    TeedDaemon teed(bus, TeedOptions{.state_directory = state.path()});
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kProfileTa);
+    ASSERT_TRUE(session) << std::hex << opened.return_code;
+    auto dump = [&](uint64_t kind, uint64_t id, const std::string& data) {
+        return session->invoke(kDump, {client::Param::value_in(kind, id),
+                                       client::Param::temp_in({data.begin(), data.end()}),
+                                       client::Param::value_out()});
+    };
+
+    auto first = dump(kGprof, 0, "histogram ");
+    ASSERT_TRUE(first.ok()) << std::hex << first.return_code;
+    EXPECT_EQ(first.params[2].a, 1u) << "the first dump of the TA";
+    ASSERT_TRUE(dump(kGprof, 1, "and arcs").ok()) << "appended to dump 1";
+    auto trace = dump(kFtrace, 0, "trace");
+    ASSERT_TRUE(trace.ok());
+
+    const std::string directory = state.path() + "/dumps/simteepriv0/";
+    EXPECT_EQ(file_text(directory + "gmon-" + kProfileTa + ".out"), "histogram and arcs");
+    EXPECT_EQ(file_text(directory + "ftrace-" + kProfileTa + ".out"), "trace");
+    EXPECT_EQ(dump(kGprof, 7, "x").return_code, kErrorItemNotFound) << "no dump 7 to append to";
+
+    auto info = client.supplicant();
+    EXPECT_EQ(info.counters["gprof"].served, 2u);
+    EXPECT_EQ(info.counters["gprof"].failed, 1u);
+    EXPECT_EQ(info.counters["ftrace"].served, 1u);
 }
 
 TEST(TheSupplicant, IsNotServedWithNoSupplicant) {

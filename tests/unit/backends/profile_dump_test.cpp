@@ -15,6 +15,9 @@
 #include "backends/kernel/tee_uapi.h"
 #include "backends/optee/supplicant/plugin_abi.h"
 #include "backends/optee/supplicant/rpc_protocol.h"
+#include "backends/sim/profile_ta.h"
+#include "tests/unit/backends/sim_test_support.h"
+#include "tests/unit/backends/supplicant_test_support.h"
 
 namespace teed::supplicant {
 namespace {
@@ -207,6 +210,27 @@ TEST_F(ProfileDumpsTest, MalformedRequestsAreBadParameters) {
     EXPECT_EQ(dumps->serve(other_command.request).code, gp::kErrorBadParameters);
 
     EXPECT_TRUE(fs::is_empty(directory_));
+}
+
+// The simulated profile TA's dump through the whole path: its UUID struct names the file.
+TEST_F(ProfileDumpsTest, TheProfileTaDumpsUnderItsOwnUuid) {
+    std::shared_ptr<ProfileDumps> dumps = open();
+    ASSERT_NE(dumps, nullptr);
+    simtest::ServedTee tee({{kCmdGprof, dumps}, {kCmdFtrace, dumps}});
+    const uint32_t session = simtest::open_ok(tee.client(), sim::kProfileTaUuid);
+    simtest::MappedShm data(tee.client(), 5);
+    std::memcpy(data.data(), "gmon!", 5);
+    auto dump = [&](uint64_t kind) {
+        auto arg = simtest::invoke_arg(session, sim::kProfileTaDump, 3);
+        arg.param(0) = {.attr = simtest::kValueIn, .a = kind, .b = 0, .c = 0};
+        arg.param(1) = simtest::memref(simtest::kMemrefIn, data, 0, 5);
+        arg.param(2) = {.attr = simtest::kValueOut, .a = 0, .b = 0, .c = 0};
+        EXPECT_EQ(simtest::err(tee.client().invoke(arg.buf())), 0);
+        return arg.header().ret;
+    };
+    EXPECT_EQ(dump(sim::kProfileTaGprof), gp::kSuccess);
+    EXPECT_TRUE(fs::exists(directory_ / (std::string("gmon-") + sim::kProfileTaUuid + ".out")));
+    EXPECT_EQ(dump(7), gp::kErrorBadParameters) << "neither gprof nor ftrace";
 }
 
 }  // namespace
