@@ -15,17 +15,8 @@
 namespace teed::sim {
 namespace {
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kValueInput = 1;
-constexpr uint32_t kMemrefInput = 5;
-constexpr uint32_t kMemrefInout = 7;
-
 constexpr uint32_t kCmdSuppPlugin = 12;   // OPTEE_RPC_CMD_SUPP_PLUGIN
 constexpr uint64_t kSuppPluginInvoke = 0;  // OPTEE_RPC_SUPP_PLUGIN_INVOKE
-
-TaResult code(uint32_t value) {
-    return {.code = value};
-}
 
 class PluginSession : public TaSession {
 public:

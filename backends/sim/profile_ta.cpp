@@ -15,11 +15,6 @@
 namespace teed::sim {
 namespace {
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kValueInput = 1;
-constexpr uint32_t kValueOutput = 2;
-constexpr uint32_t kMemrefInput = 5;
-
 constexpr uint32_t kCmdGprof = 9;    // OPTEE_RPC_CMD_GPROF
 constexpr uint32_t kCmdFtrace = 11;  // OPTEE_RPC_CMD_FTRACE
 
@@ -36,10 +31,6 @@ std::array<uint8_t, 16> tee_uuid_struct(const Uuid& uuid) {
     std::memcpy(out.data() + 6, &time_hi, 2);
     std::memcpy(out.data() + 8, o.data() + 8, 8);
     return out;
-}
-
-TaResult code(uint32_t value) {
-    return {.code = value};
 }
 
 class ProfileSession : public TaSession {

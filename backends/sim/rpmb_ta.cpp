@@ -27,11 +27,6 @@ using supplicant::RpmbKey;
 using supplicant::RpmbNonce;
 using supplicant::RpmbRequestHeader;
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kValueInput = 1;
-constexpr uint32_t kValueOutput = 2;
-constexpr uint32_t kMemrefInput = 5;
-constexpr uint32_t kMemrefOutput = 6;
 constexpr size_t kPageBytes = 4096;
 constexpr uint32_t kCommandWrite = 0;
 constexpr uint32_t kCommandRead = 1;
@@ -267,10 +262,6 @@ uint32_t RpmbClient::read_write_counter(uint32_t& ret_counter) {
     if (code == gp::kSuccess) code = read_counter_unlocked();
     if (code == gp::kSuccess) ret_counter = counter_;
     return code;
-}
-
-TaResult code(uint32_t value) {
-    return {.code = value};
 }
 
 class RpmbSession : public TaSession {

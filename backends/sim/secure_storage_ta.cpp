@@ -25,10 +25,6 @@
 namespace teed::sim {
 namespace {
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kMemrefInput = 5;
-constexpr uint32_t kMemrefOutput = 6;
-
 // Header layout (kSecureStorageHeaderSize bytes): the fields the digest covers, then the digest.
 constexpr size_t kMagicAt = 0;
 constexpr size_t kVersionAt = 4;
@@ -43,10 +39,6 @@ constexpr size_t kMaxFileSize =
     kSecureStorageHeaderSize + kSecureStorageMaxIdSize + kSecureStorageMaxDataSize;
 
 using Bytes = std::vector<uint8_t>;
-
-TaResult code(uint32_t value) {
-    return {.code = value};
-}
 
 void put_u32(uint8_t* at, uint32_t value) {
     for (size_t i = 0; i < 4; ++i) at[i] = static_cast<uint8_t>(value >> (8 * i));

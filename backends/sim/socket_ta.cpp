@@ -20,12 +20,6 @@
 namespace teed::sim {
 namespace {
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kValueInput = 1;
-constexpr uint32_t kValueOutput = 2;
-constexpr uint32_t kMemrefInput = 5;
-constexpr uint32_t kMemrefOutput = 6;
-
 constexpr uint32_t kCmdSocket = 10;  // OPTEE_RPC_CMD_SOCKET
 constexpr uint64_t kOpen = 0;        // OPTEE_RPC_SOCKET_*
 constexpr uint64_t kClose = 1;
@@ -37,10 +31,6 @@ constexpr uint64_t kProtocolUdp = 0x66;
 constexpr uint64_t kIpVersionAny = 0;
 
 constexpr uint32_t kMaxHost = 255;
-
-TaResult code(uint32_t value) {
-    return {.code = value};
-}
 
 // The socket PTA's side of the RPCs, for one TA instance.
 class SocketRpc {

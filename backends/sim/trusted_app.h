@@ -24,6 +24,15 @@ struct TaParam {
 };
 using TaParams = std::array<TaParam, 4>;
 
+// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
+inline constexpr uint32_t kNone = 0;
+inline constexpr uint32_t kValueInput = 1;
+inline constexpr uint32_t kValueOutput = 2;
+inline constexpr uint32_t kValueInout = 3;
+inline constexpr uint32_t kMemrefInput = 5;
+inline constexpr uint32_t kMemrefOutput = 6;
+inline constexpr uint32_t kMemrefInout = 7;
+
 // Returns true if params have exactly these types (TEE_PARAM_TYPES(t0, t1, t2, t3)).
 bool has_types(const TaParams& params, uint32_t t0, uint32_t t1 = 0, uint32_t t2 = 0,
                uint32_t t3 = 0);
@@ -46,6 +55,11 @@ struct TaResult {
     uint32_t code = 0;
     bool panicked = false;  // TEE_Panic: the session is dead from now on
 };
+
+// The result of a call that returns `value` without panicking.
+inline TaResult code(uint32_t value) {
+    return {.code = value};
+}
 
 class TaSession {
 public:

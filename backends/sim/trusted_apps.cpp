@@ -23,19 +23,6 @@ bool has_types(const TaParams& params, uint32_t t0, uint32_t t1, uint32_t t2, ui
 
 namespace {
 
-// TEE_PARAM_TYPE_* codes, which equal the UAPI attr types.
-constexpr uint32_t kNone = 0;
-constexpr uint32_t kValueInput = 1;
-constexpr uint32_t kValueOutput = 2;
-constexpr uint32_t kValueInout = 3;
-constexpr uint32_t kMemrefInput = 5;
-constexpr uint32_t kMemrefOutput = 6;
-constexpr uint32_t kMemrefInout = 7;
-
-TaResult code(uint32_t value) {
-    return {.code = value};
-}
-
 // A TA with a fixed UUID and name whose sessions take any open-session parameters.
 template <typename SessionType>
 class SimpleApp : public TrustedApp {
