@@ -1,6 +1,6 @@
 // teed as the supplicant of a simulated OP-TEE, seen from a client: TAs loaded from the TA path
-// (LOAD_TA), refused TA files, profiling dumps (GPROF, FTRACE), and the Supplicant interface's
-// counters for the requests served.
+// (LOAD_TA), refused TA files, profiling dumps (GPROF, FTRACE), plugins, and the Supplicant
+// interface's counters for the requests served.
 
 #include <filesystem>
 #include <fstream>
@@ -137,6 +137,33 @@ TEST(TheSupplicant, WritesATasProfilingDumpsBeneathTheStateDirectory) {
     EXPECT_EQ(info.counters["gprof"].served, 2u);
     EXPECT_EQ(info.counters["gprof"].failed, 1u);
     EXPECT_EQ(info.counters["ftrace"].served, 1u);
+}
+
+TEST(TheSupplicant, CallsAPluginFromItsPluginDirectoryForATa) {
+    constexpr const char* kPluginTa = "e47c194f-bfd4-438f-b38d-695aa12b4e5a";
+    // The test plugin's UUID, e3f5e5a2-6a0e-4c1b-9d43-8b1f0c7a5d21, in RFC 4122 octets.
+    const std::vector<uint8_t> test_plugin{0xe3, 0xf5, 0xe5, 0xa2, 0x6a, 0x0e, 0x4c, 0x1b,
+                                           0x9d, 0x43, 0x8b, 0x1f, 0x0c, 0x7a, 0x5d, 0x21};
+    constexpr uint64_t kReverse = 0;  // tests/unit/backends/test_plugin.c
+    TempDir plugins("teed-plugins-");  // 0700, the test's own: writable by no one else
+    std::filesystem::copy_file(TEED_TEST_PLUGIN, plugins.path() + "/reverse.so");
+    std::filesystem::permissions(plugins.path() + "/reverse.so", std::filesystem::perms(0644));
+    TempDir conf("teed-conf-");
+    std::ofstream(conf.path() + "/teed.conf") << R"({"plugin_directory": ")" << plugins.path() << R"("})";
+    TestBus bus;
+    TeedDaemon teed(bus, {"--simulate", "--no-hardware", "--config=" + conf.path() + "/teed.conf"});
+    auto client = client::Client::connect(bus.address());
+    auto [session, opened] = client.open_session(kPluginTa);
+    ASSERT_TRUE(session) << std::hex << opened.return_code;
+
+    const std::string data = "through a plugin";
+    auto reply = session->invoke(0, {client::Param::temp_in(test_plugin),
+                                     client::Param::value_in(kReverse, 0),
+                                     client::Param::temp_inout({data.begin(), data.end()}, data.size())});
+    ASSERT_TRUE(reply.ok()) << std::hex << reply.return_code << "\n" << teed.log();
+    EXPECT_EQ(std::string(reply.params[2].data.begin(), reply.params[2].data.end()),
+              std::string(data.rbegin(), data.rend()));
+    EXPECT_EQ(client.supplicant().counters["plugin"].served, 1u);
 }
 
 TEST(TheSupplicant, IsNotServedWithNoSupplicant) {
