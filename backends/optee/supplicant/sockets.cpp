@@ -110,7 +110,7 @@ Connection connect_to(const std::string& host, uint16_t port, SocketProtocol pro
                 exhausted ? gp::kSocketErrorOutOfResources : gp::kErrorGeneric,
                 what + ": socket: " + std::strerror(err) +
                     (exhausted ? "" : " (does teed's sandbox allow this address family? "
-                                      "docs/deployment.md, section sockets)"));
+                                      "docs/deployment.md, \"No network\")"));
             continue;
         }
         if (::connect(fd.get(), address->ai_addr, address->ai_addrlen) == 0)
