@@ -41,10 +41,6 @@ struct PluginService::Plugin {
 
 namespace {
 
-constexpr uint32_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;
-constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-constexpr uint32_t kMemrefInout = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-
 constexpr std::string_view kPluginSuffix = ".so";
 
 struct DirCloser {
@@ -108,7 +104,6 @@ Result<Uuid> uuid_from_words(const std::array<uint64_t, 4>& words) {
 }
 
 }  // namespace
-
 
 Result<std::unique_ptr<PluginService::Plugin>> PluginService::open_plugin(int dir_fd,
                                                                           const std::string& file) {

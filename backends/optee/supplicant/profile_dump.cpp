@@ -15,9 +15,6 @@
 namespace teed::supplicant {
 namespace {
 
-constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-
 constexpr mode_t kFileMode = 0600;
 constexpr mode_t kDirMode = 0700;
 // tee-supplicant's range of file ids: 1 names the file without a number, n the file ".n-1".

@@ -24,11 +24,6 @@
 namespace teed::supplicant {
 namespace {
 
-constexpr uint32_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;
-constexpr uint32_t kValueOut = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT;
-constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-constexpr uint32_t kMemrefOut = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT;
-
 constexpr mode_t kFileMode = 0600;
 constexpr mode_t kDirMode = 0700;
 // openat2 gives EAGAIN when a concurrent rename keeps it from proving that a `..` (of a link's

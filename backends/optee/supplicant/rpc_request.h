@@ -51,6 +51,14 @@ private:
     std::array<uint64_t, kRecvBufferBytes / sizeof(uint64_t)> words_{};
 };
 
+// The param types by short names, for services' expect_types() lists.
+inline constexpr uint32_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;
+inline constexpr uint32_t kValueOut = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT;
+inline constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
+inline constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
+inline constexpr uint32_t kMemrefOut = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT;
+inline constexpr uint32_t kMemrefInout = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
+
 struct RpcParam {
     uint32_t type = TEE_IOCTL_PARAM_ATTR_TYPE_NONE;  // TEE_IOCTL_PARAM_ATTR_TYPE_*
     // As received. Services write their outputs here: a, b, c of VALUE_OUTPUT/INOUT, and b (the

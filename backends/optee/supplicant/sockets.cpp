@@ -19,13 +19,6 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint32_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;
-constexpr uint32_t kValueOut = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT;
-constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-constexpr uint32_t kMemrefOut = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT;
-constexpr uint32_t kMemrefInout = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-
 std::string destination(SocketProtocol protocol, const std::string& host, uint16_t port) {
     const bool ipv6 = host.find(':') != std::string::npos;
     return std::string(protocol_name(protocol)) + " " + (ipv6 ? "[" + host + "]" : host) + ":" +

@@ -22,11 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kValueIn = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT;
-constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-constexpr uint32_t kMemrefInout = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
-constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-
 constexpr const char* kTestPluginUuid = "e3f5e5a2-6a0e-4c1b-9d43-8b1f0c7a5d21";
 
 // The test plugin's commands (test_plugin.c).

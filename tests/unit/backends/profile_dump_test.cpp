@@ -24,9 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kValueInout = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
-constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-
 // A TA's UUID as optee_os sends it: its TEE_UUID struct as it lies in memory.
 const TEEC_UUID kTa{0x8aaaf200, 0x2450, 0x11e4, {0xab, 0xe2, 0x00, 0x02, 0xa5, 0xd5, 0xc5, 0x1b}};
 constexpr const char* kTaText = "8aaaf200-2450-11e4-abe2-0002a5d5c51b";

@@ -28,8 +28,6 @@ namespace teed::supplicant::rpmbtest {
 
 using ::testing::HasSubstr;
 
-inline constexpr uint32_t kMemrefIn = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT;
-inline constexpr uint32_t kMemrefOut = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT;
 inline constexpr uint32_t kBlocks = kRpmbBlocksPerSizeUnit;  // of the default 128 KiB emulation
 
 class TempDir {
