@@ -1,0 +1,2 @@
+global-incdirs-y += include
+srcs-y += teed_rig_ta.c
