@@ -22,7 +22,7 @@ using namespace teed::supplicant;
 
 struct Fixture {
     Fixture() : tee(make_simulated_tee({})), device(tee.supplicant->open().value()),
-                memory(*device, 1 << 20) {
+                memory(*device, 1 << 20, RpcShmSource::Register) {
         // Ids 1 and 2, as the seeds expect.
         if (!memory.allocate(4096).ok() || !memory.allocate(8192).ok()) std::abort();
     }

@@ -1,24 +1,53 @@
 #include "backends/optee/supplicant/rpc_memory.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace teed::supplicant {
+namespace {
 
-// One buffer: the device shm's fd and this process's mapping of it, released together when the
-// table and every RpcMemref of it have let go.
+// What the supplicant was doing, then the device's error (its ioctl and errno text, once).
+Error in_context(const Error& error, const std::string& context) {
+    return Error(error.kind()) << context << ": " << error.message();
+}
+
+}  // namespace
+
+std::string_view to_string(RpcShmSource source) {
+    switch (source) {
+    case RpcShmSource::Register: return "register";
+    case RpcShmSource::Allocate: return "allocate";
+    }
+    return "unknown";
+}
+
+RpcShmSource rpc_shm_source_for(const tee_ioctl_version_data& version) {
+    return (version.gen_caps & TEE_GEN_CAP_REG_MEM) != 0 ? RpcShmSource::Register
+                                                         : RpcShmSource::Allocate;
+}
+
+// One buffer: the device shm's fd and this process's mapping of it. The fd is closed before the
+// memory is unmapped, so the kernel never holds a registration of memory teed has given back.
 struct RpcMemory::Mapping {
-    Mapping(UniqueFd fd_in, void* address_in, size_t length_in)
-        : fd(std::move(fd_in)), address(address_in), length(length_in) {}
-    ~Mapping() { ::munmap(address, length); }
+    Mapping(int32_t id_in, UniqueFd fd_in, void* address_in, uint64_t size_in, size_t map_length_in)
+        : id(id_in), fd(std::move(fd_in)), address(address_in), size(size_in),
+          map_length(map_length_in) {}
+    ~Mapping() {
+        fd.reset();
+        ::munmap(address, map_length);
+    }
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
 
+    const int32_t id;
     UniqueFd fd;
-    void* address;
-    size_t length;
+    void* const address;
+    const uint64_t size;       // the shm's size as the kernel knows it: memrefs stay inside
+    const size_t map_length;   // page-rounded; what the bytes-held count and the cap see
 };
 
-RpcMemory::RpcMemory(Device& device, uint64_t max_bytes) : device_(device), max_bytes_(max_bytes) {}
+RpcMemory::RpcMemory(Device& device, uint64_t max_bytes, RpcShmSource source)
+    : device_(device), max_bytes_(max_bytes), source_(source) {}
 
 RpcMemory::~RpcMemory() = default;
 
@@ -39,29 +68,49 @@ Result<int32_t> RpcMemory::allocate(uint64_t size) {
         }
         bytes_ += rounded;  // reserved now, so that concurrent allocations cannot overshoot
     }
-    auto release_reservation = [&] {
-        std::lock_guard lock(mutex_);
+    auto made = source_ == RpcShmSource::Register ? register_memory(size, rounded)
+                                                  : allocate_from_pool(size);
+    std::lock_guard lock(mutex_);
+    if (!made.ok()) {
         bytes_ -= rounded;
-    };
+        return std::move(made).error();
+    }
+    std::shared_ptr<Mapping> mapping = std::move(made).value();
+    // The kernel's pool may round up further than a page; count what it gave.
+    bytes_ += mapping->map_length - rounded;
+    const int32_t id = mapping->id;
+    buffers_[id] = std::move(mapping);
+    return id;
+}
 
+Result<std::shared_ptr<RpcMemory::Mapping>> RpcMemory::register_memory(uint64_t size,
+                                                                        uint64_t rounded_size) {
+    void* address = ::mmap(nullptr, rounded_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (address == MAP_FAILED)
+        return ErrnoError(errno) << "mapping " << rounded_size << " bytes for a supplicant buffer";
+    tee_ioctl_shm_register_data data{
+        .addr = reinterpret_cast<uintptr_t>(address), .length = size, .flags = 0, .id = 0};
+    auto fd = device_.shm_register(data);
+    if (!fd.ok()) {
+        ::munmap(address, rounded_size);
+        return in_context(fd.error(), "registering a supplicant buffer of " +
+                                              std::to_string(size) + " bytes");
+    }
+    return std::make_shared<Mapping>(data.id, std::move(fd).value(), address, data.length,
+                                     rounded_size);
+}
+
+Result<std::shared_ptr<RpcMemory::Mapping>> RpcMemory::allocate_from_pool(uint64_t size) {
     tee_ioctl_shm_alloc_data data{.size = size, .flags = 0, .id = 0};
     auto fd = device_.shm_alloc(data);
-    if (!fd.ok()) {
-        release_reservation();
-        return std::move(fd).error();
-    }
+    if (!fd.ok())
+        return in_context(fd.error(),
+                          "allocating a supplicant buffer of " + std::to_string(size) + " bytes");
     void* address = ::mmap(nullptr, data.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
-    if (address == MAP_FAILED) {
-        int err = errno;
-        release_reservation();
-        return ErrnoError(err) << "mapping supplicant shared memory " << data.id;
-    }
-    auto mapping = std::make_shared<Mapping>(std::move(fd).value(), address, data.size);
-    std::lock_guard lock(mutex_);
-    buffers_[data.id] = std::move(mapping);
-    // The kernel may round up further than a page; count what it gave.
-    bytes_ += data.size - rounded;
-    return data.id;
+    if (address == MAP_FAILED)
+        return ErrnoError(errno) << "mapping supplicant shared memory " << data.id;
+    return std::make_shared<Mapping>(data.id, std::move(fd).value(), address, data.size, data.size);
 }
 
 Result<void> RpcMemory::free(int32_t id) {
@@ -73,7 +122,7 @@ Result<void> RpcMemory::free(int32_t id) {
             return Error(ErrorKind::NotFound) << "no supplicant buffer with id " << id;
         mapping = std::move(it->second);
         buffers_.erase(it);
-        bytes_ -= mapping->length;
+        bytes_ -= mapping->map_length;
     }
     return {};  // the mapping goes when `mapping` and every RpcMemref of it do
 }
@@ -88,10 +137,10 @@ Result<RpcMemref> RpcMemory::resolve(uint64_t id, uint64_t offset, uint64_t size
                                                      << ", which the supplicant never allocated";
         mapping = it->second;
     }
-    if (offset > mapping->length || size > mapping->length - offset) {
+    if (offset > mapping->size || size > mapping->size - offset) {
         return Error(ErrorKind::InvalidArgument)
                << "memref [" << offset << ", +" << size << ") leaves shm " << id << " of "
-               << mapping->length << " bytes";
+               << mapping->size << " bytes";
     }
     uint8_t* data = static_cast<uint8_t*>(mapping->address) + offset;
     return RpcMemref(std::move(mapping), data, size);

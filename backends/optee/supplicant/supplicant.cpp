@@ -55,15 +55,21 @@ Result<std::unique_ptr<Supplicant>> Supplicant::start(std::unique_ptr<Device> de
     if ((version.gen_caps & TEE_GEN_CAP_PRIVILEGED) == 0)
         return Error(ErrorKind::InvalidArgument) << options.device_path << " is not a supplicant device";
     install_interrupt_handler();
-    return std::make_unique<Supplicant>(StartKey{}, std::move(device), std::move(services), options);
+    const RpcShmSource shm_source = rpc_shm_source_for(version);
+    log_debug("supplicant: the secure world's buffers are served by " +
+                  std::string(shm_source == RpcShmSource::Register ? "registering memory"
+                                                                   : "allocating from the pool"),
+              {{"TEED_DEVICE", options.device_path}});
+    return std::make_unique<Supplicant>(StartKey{}, std::move(device), std::move(services), options,
+                                        shm_source);
 }
 
 Supplicant::Supplicant(StartKey, std::unique_ptr<Device> device, Services services,
-                       const SupplicantOptions& options)
+                       const SupplicantOptions& options, RpcShmSource shm_source)
     : device_(std::move(device)),
       services_(std::move(services)),
       options_(options),
-      memory_(*device_, options.shm_bytes) {
+      memory_(*device_, options.shm_bytes, shm_source) {
     const uint32_t workers = options.workers == 0 ? 1 : options.workers;
     for (uint32_t i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
     receiver_running_ = true;

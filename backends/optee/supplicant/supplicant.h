@@ -72,6 +72,7 @@ public:
     uint64_t send_failures() const { return send_failures_.load(); }
     uint64_t shm_bytes() const { return memory_.bytes_in_use(); }
     size_t shm_count() const { return memory_.count(); }
+    RpcShmSource shm_source() const { return memory_.source(); }
     const SupplicantOptions& options() const { return options_; }
 
     // For start() only (make_unique needs a public constructor; the key keeps it start()'s).
@@ -80,7 +81,7 @@ public:
         StartKey() = default;
     };
     Supplicant(StartKey, std::unique_ptr<Device> device, Services services,
-               const SupplicantOptions& options);
+               const SupplicantOptions& options, RpcShmSource shm_source);
 
 private:
 

@@ -236,6 +236,85 @@ private:
     std::unique_ptr<Device> inner_;
 };
 
+// The supplicant's context with TEE_IOC_SHM_REGISTER failing as a kernel out of memory would.
+class RegistrationRefusingDevice final : public Device {
+public:
+    explicit RegistrationRefusingDevice(std::unique_ptr<Device> inner) : inner_(std::move(inner)) {}
+    Result<tee_ioctl_version_data> version() override { return inner_->version(); }
+    Result<UniqueFd> shm_alloc(tee_ioctl_shm_alloc_data& d) override { return inner_->shm_alloc(d); }
+    Result<UniqueFd> shm_register(tee_ioctl_shm_register_data&) override {
+        return ErrnoError(ENOMEM) << "TEE_IOC_SHM_REGISTER";
+    }
+    Result<void> open_session(const tee_ioctl_buf_data& b) override { return inner_->open_session(b); }
+    Result<void> invoke(const tee_ioctl_buf_data& b) override { return inner_->invoke(b); }
+    Result<void> cancel(const tee_ioctl_cancel_arg& a) override { return inner_->cancel(a); }
+    Result<void> close_session(const tee_ioctl_close_session_arg& a) override {
+        return inner_->close_session(a);
+    }
+    Result<void> supp_recv(const tee_ioctl_buf_data& b) override { return inner_->supp_recv(b); }
+    Result<void> supp_send(const tee_ioctl_buf_data& b) override { return inner_->supp_send(b); }
+    Result<void> object_invoke(const tee_ioctl_buf_data& b) override { return inner_->object_invoke(b); }
+
+private:
+    std::unique_ptr<Device> inner_;
+};
+
+// Linux's OP-TEE SMC driver needs a page list for every dynamic shm it hands the secure world;
+// only registered memory has one (docs/supplicant.md), so a device that can register gets that.
+TEST_F(SupplicantTest, RegistersItsOwnMemoryOnADeviceThatCanRegister) {
+    EXPECT_EQ(tee_.supplicant().shm_source(), supplicant::RpcShmSource::Register);
+    uint32_t code = 0;
+    auto buffer = tee_.rpc().allocate(5000, code);
+    ASSERT_EQ(code, gp::kSuccess);
+    ASSERT_NE(buffer, nullptr);
+    EXPECT_EQ(tee_.supplicant().shm_bytes(), 8192u) << "counted page-rounded";
+    std::memcpy(buffer->data(), "xyz", 3);
+    std::vector<sim::RpcParam> params{sim::RpcParam::memref(kMemrefInout, buffer.get(), 0, 3)};
+    EXPECT_EQ(call(params), gp::kSuccess);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buffer->data()), 3), "zyx");
+    buffer.reset();
+    EXPECT_TRUE(eventually([&] { return tee_.supplicant().shm_count() == 0; }));
+    EXPECT_EQ(tee_.supplicant().shm_bytes(), 0u);
+}
+
+TEST(SupplicantPoolTest, AllocatesFromThePoolOnADeviceThatCannotRegister) {
+    auto probe = std::make_shared<ProbeService>();
+    SimOptions sim;
+    sim.reg_mem = false;
+    ServedTee tee({{kTestCommand, probe}}, {.workers = 1, .shm_bytes = 1 << 20}, sim);
+    EXPECT_EQ(tee.supplicant().shm_source(), supplicant::RpcShmSource::Allocate);
+    uint32_t code = 0;
+    auto buffer = tee.rpc().allocate(100, code);
+    ASSERT_EQ(code, gp::kSuccess);
+    ASSERT_NE(buffer, nullptr);
+    std::memcpy(buffer->data(), "ab", 2);
+    std::vector<sim::RpcParam> params{sim::RpcParam::memref(kMemrefInout, buffer.get(), 0, 2)};
+    EXPECT_EQ(tee.rpc().call(kTestCommand, params), gp::kSuccess);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buffer->data()), 2), "ba");
+}
+
+TEST(SupplicantShmFailureTest, ABufferItCannotMakeIsAnsweredOutOfMemoryCountedAndLogged) {
+    SimTee tee = make_simulated_tee({});
+    testing::internal::CaptureStderr();
+    auto supplicant = supplicant::Supplicant::start(
+        std::make_unique<RegistrationRefusingDevice>(tee.supplicant->open().value()), {},
+        {.device_path = "sim:simteepriv0"});
+    ASSERT_TRUE(supplicant.ok());
+    auto& rpc = dynamic_cast<SimDeviceNode&>(*tee.client).secure_world_rpc();
+    uint32_t code = 0;
+    EXPECT_EQ(rpc.allocate(4096, code), nullptr);
+    EXPECT_EQ(code, gp::kErrorOutOfMemory);
+    EXPECT_TRUE(eventually([&] { return (*supplicant)->counters()[supplicant::kCmdShmAlloc].failed == 1; }));
+    EXPECT_EQ((*supplicant)->counters()[supplicant::kCmdShmAlloc].served, 0u);
+    EXPECT_EQ((*supplicant)->shm_count(), 0u);
+    EXPECT_EQ((*supplicant)->shm_bytes(), 0u) << "the reservation is given back";
+    supplicant->reset();
+    const std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("TEE_IOC_SHM_REGISTER"), std::string::npos) << log;
+    EXPECT_NE(log.find(std::strerror(ENOMEM)), std::string::npos) << log;
+    EXPECT_NE(log.find("shm-alloc"), std::string::npos) << log;
+}
+
 TEST(SupplicantSendFailureTest, AFailedAnswerCostsOneRequestAndServingGoesOn) {
     SimTee tee = make_simulated_tee({});
     auto probe = std::make_shared<ProbeService>();
