@@ -169,9 +169,17 @@ bool shows_output(uint32_t type) {
     return gp::is_known_type(type) && type != client::kParamNone && gp::is_output(type);
 }
 
+// GlobalPlatform defines the outputs only on success, and the sizes a TA needs on SHORT_BUFFER;
+// after any other result they hold whatever the TA or teed left, and printing them would pass
+// that off as an answer.
+bool has_defined_outputs(const client::Reply& reply) {
+    return reply.return_code == gp::kSuccess || reply.return_code == gp::kErrorShortBuffer;
+}
+
 std::string format_reply(const client::Reply& reply, std::string_view label) {
     std::string out = std::string(label) + ": " + result_name(reply.return_code) + " (origin " +
                       origin_name(reply.return_origin) + ")\n";
+    if (!has_defined_outputs(reply)) return out;
     for (size_t i = 0; i < reply.params.size(); ++i) {
         if (shows_output(reply.params[i].type)) out += format_param(i, reply.params[i]);
     }
@@ -185,7 +193,7 @@ Json::Value reply_json(const client::Reply& reply) {
     out["return_origin"] = Json::UInt(reply.return_origin);
     out["return_origin_name"] = origin_name(reply.return_origin);
     Json::Value params(Json::arrayValue);
-    for (size_t i = 0; i < reply.params.size(); ++i) {
+    for (size_t i = 0; has_defined_outputs(reply) && i < reply.params.size(); ++i) {
         if (shows_output(reply.params[i].type)) params.append(param_json(i, reply.params[i]));
     }
     out["params"] = params;
@@ -301,7 +309,8 @@ std::string format_supplicant(const client::SupplicantInfo& info) {
         out += format_table(rows);
     }
     out += "status: the secure world holds " + std::to_string(info.shared_memory_buffers) +
-           " shared memory buffer(s), " + std::to_string(info.shared_memory_bytes) + " byte(s); " +
+           " shared memory buffer(s), " + std::to_string(info.shared_memory_bytes) + " byte(s) (" +
+           text_or_dash(info.shared_memory_source) + "); " +
            std::to_string(info.send_failures) + " answer(s) not taken by the kernel; " +
            std::to_string(info.sockets_open) + " TA socket(s) open, " +
            std::to_string(info.sockets_denied) + " refused by policy\n";
@@ -327,6 +336,7 @@ Json::Value supplicant_json(const client::SupplicantInfo& info) {
     out["counters"] = counters;
     out["shared_memory_bytes"] = Json::UInt64(info.shared_memory_bytes);
     out["shared_memory_buffers"] = Json::UInt64(info.shared_memory_buffers);
+    out["shared_memory_source"] = info.shared_memory_source;
     out["send_failures"] = Json::UInt64(info.send_failures);
     out["sockets_open"] = Json::UInt64(info.sockets_open);
     out["sockets_denied"] = Json::UInt64(info.sockets_denied);

@@ -77,6 +77,7 @@ void read_supplicant_status(const std::map<std::string, sdbus::Variant>& status,
                             SupplicantInfo& info) {
     read_key(status, "shared_memory_bytes", info.shared_memory_bytes);
     read_key(status, "shared_memory_buffers", info.shared_memory_buffers);
+    read_key(status, "shared_memory_source", info.shared_memory_source);
     read_key(status, "send_failures", info.send_failures);
     read_key(status, "sockets_open", info.sockets_open);
     read_key(status, "sockets_denied", info.sockets_denied);

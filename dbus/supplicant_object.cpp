@@ -67,6 +67,8 @@ std::map<std::string, sdbus::Variant> SupplicantObject::GetStatus() {
         return std::map<std::string, sdbus::Variant>{
             {"shared_memory_bytes", sdbus::Variant(supplicant.shm_bytes())},
             {"shared_memory_buffers", sdbus::Variant(static_cast<uint64_t>(supplicant.shm_count()))},
+            {"shared_memory_source",
+             sdbus::Variant(std::string(supplicant::to_string(supplicant.shm_source())))},
             {"send_failures", sdbus::Variant(supplicant.send_failures())},
             {"sockets_open", sdbus::Variant(static_cast<uint64_t>(served_.sockets->open_count()))},
             {"sockets_denied", sdbus::Variant(served_.sockets->denied_count())}};

@@ -190,6 +190,7 @@ struct SupplicantInfo {
     std::map<std::string, Counters> counters;
     uint64_t shared_memory_bytes = 0;    // shared memory the secure world holds now
     uint64_t shared_memory_buffers = 0;  // buffers it holds now
+    std::string shared_memory_source;    // how teed makes them: "register" or "allocate"
     uint64_t send_failures = 0;          // answers the kernel did not take since teed started
     uint64_t sockets_open = 0;           // sockets the TAs hold open now
     uint64_t sockets_denied = 0;         // socket requests the policy refused since teed started

@@ -54,6 +54,22 @@ TEST(AReplyFormatter, NamesUnknownCodesInHex) {
     EXPECT_EQ(format_reply(reply), "result: TEEC_ERROR_SHORT_BUFFER (origin TEEC_ORIGIN_TEE)\n");
 }
 
+// After an error other than SHORT_BUFFER the outputs are undefined: the result line alone.
+TEST(AReplyFormatter, PrintsNoOutputsAfterAnErrorOtherThanShortBuffer) {
+    client::Reply reply = echo_reply();
+    reply.return_code = 0xFFFF0006;  // TEEC_ERROR_BAD_PARAMETERS
+    EXPECT_EQ(format_reply(reply),
+              "result: TEEC_ERROR_BAD_PARAMETERS (origin TEEC_ORIGIN_TRUSTED_APP)\n");
+    EXPECT_EQ(parse_json(json_line(reply_json(reply)))["params"].size(), 0u);
+
+    reply.return_code = 0xFFFF0010;  // TEEC_ERROR_SHORT_BUFFER: the needed sizes are the answer
+    EXPECT_EQ(format_reply(reply),
+              "result: TEEC_ERROR_SHORT_BUFFER (origin TEEC_ORIGIN_TRUSTED_APP)\n"
+              "param 0: value a=43 b=0\n"
+              "param 1: memref size=5 data=\"olleh\"\n");
+    EXPECT_EQ(parse_json(json_line(reply_json(reply)))["params"].size(), 2u);
+}
+
 TEST(AReplyFormatter, ShowsBinaryDataInHexAndAShortBufferWithoutData) {
     client::Reply reply;
     reply.params = {returned(client::kParamMemrefTempInout, 3, {0x00, 0x7F, 0x41}),
@@ -283,6 +299,7 @@ client::SupplicantInfo busy_supplicant() {
     info.send_failures = 1;
     info.sockets_open = 3;
     info.sockets_denied = 7;
+    info.shared_memory_source = "register";
     return info;
 }
 
@@ -298,7 +315,7 @@ TEST(ASupplicantReport, PrintsPathsThenCountersByCommandThenTheStatusLine) {
               "fs         12      2       1\n"
               "load-ta    1       0       0\n"
               "shm-alloc  4       0       0\n"
-              "status: the secure world holds 2 shared memory buffer(s), 8192 byte(s); "
+              "status: the secure world holds 2 shared memory buffer(s), 8192 byte(s) (register); "
               "1 answer(s) not taken by the kernel; 3 TA socket(s) open, 7 refused by policy\n");
 }
 
@@ -306,7 +323,7 @@ TEST(ASupplicantReport, SaysWhenNoRequestCameYetAndDashesWhatTeedDidNotReport) {
     EXPECT_EQ(format_supplicant({}),
               "device: -\ndevice_path: -\nworkers: 0\nta_path: -\nstorage_directory: -\nrpmb: -\n"
               "requests: none yet\n"
-              "status: the secure world holds 0 shared memory buffer(s), 0 byte(s); "
+              "status: the secure world holds 0 shared memory buffer(s), 0 byte(s) (-); "
               "0 answer(s) not taken by the kernel; 0 TA socket(s) open, 0 refused by policy\n");
     auto wide = busy_supplicant();
     wide.counters = {{"command-4294967295", {UINT64_MAX, 0, 0}}};
@@ -336,6 +353,7 @@ TEST(ASupplicantReport, IsAJsonObjectWithTheSameFacts) {
     EXPECT_EQ(json["counters"]["shm-alloc"]["served"].asUInt64(), 4u);
     EXPECT_EQ(json["shared_memory_bytes"].asUInt64(), 8192u);
     EXPECT_EQ(json["shared_memory_buffers"].asUInt64(), 2u);
+    EXPECT_EQ(json["shared_memory_source"].asString(), "register");
     EXPECT_EQ(json["send_failures"].asUInt64(), 1u);
     EXPECT_EQ(json["sockets_open"].asUInt64(), 3u);
     EXPECT_EQ(json["sockets_denied"].asUInt64(), 7u);
