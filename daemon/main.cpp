@@ -55,6 +55,9 @@ void add_hardware_devices(const Config& config, DeviceRegistry& devices,
     }
     for (const auto& node : nodes.value()) {
         if (node.privileged) {
+            log_info("found TEE supplicant device",
+                     {{"TEED_DEVICE", node.path},
+                      {"TEED_FOUND_BY", std::string(to_string(node.found_by))}});
             auto kernel_node = make_kernel_node(node.name, node.path);
             serve_supplicant_device(config, supplicants, *kernel_node);
             devices.add_supplicant_node(std::move(kernel_node));
@@ -65,7 +68,8 @@ void add_hardware_devices(const Config& config, DeviceRegistry& devices,
             log_warning("cannot use TEE device, ignoring",
                         {{"TEED_DEVICE", node.path}, {"TEED_ERROR", added.error().message()}});
         else
-            log_info("found TEE device", {{"TEED_DEVICE", node.path}});
+            log_info("found TEE device", {{"TEED_DEVICE", node.path},
+                                          {"TEED_FOUND_BY", std::string(to_string(node.found_by))}});
     }
 }
 
