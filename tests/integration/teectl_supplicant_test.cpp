@@ -78,7 +78,7 @@ TEST_F(TeectlSupplicant, ShowsAMemberTheSimulatedTeesPathsAndCounters) {
     // A fresh teed: the secure world has asked nothing yet and holds no shared memory.
     EXPECT_THAT(r.out, HasSubstr("\nrequests: none yet\n"
                                  "status: the secure world holds 0 shared memory buffer(s), 0 "
-                                 "byte(s); 0 answer(s) not taken by the kernel; 0 TA socket(s) "
+                                 "byte(s) (register); 0 answer(s) not taken by the kernel; 0 TA socket(s) "
                                  "open, 0 refused by policy\n"));
     EXPECT_TRUE(r.err.empty()) << r.err;
 
@@ -113,6 +113,8 @@ TEST_F(TeectlSupplicant, CountsTheRequestsOfATaThatUsesRpmb) {
     EXPECT_EQ(counters["shm-alloc"]["served"], counters["shm-free"]["served"]) << r.out;
     EXPECT_EQ(json["shared_memory_buffers"].asUInt64(), 0u) << r.out;
     EXPECT_EQ(json["shared_memory_bytes"].asUInt64(), 0u) << r.out;
+    EXPECT_EQ(json["shared_memory_source"].asString(), "register")
+        << "the simulated OP-TEE has TEE_GEN_CAP_REG_MEM: " << r.out;
 
     // The text shows the same counts, one row per command in the table.
     auto text = as_member({"supplicant", "simtee0"});
@@ -163,6 +165,8 @@ TEST_F(TeectlSupplicant, PrintsOneJsonObjectWithWhatTheInterfaceSays) {
         ASSERT_TRUE(status.isMember(key)) << key << " missing from GetStatus: " << status;
         EXPECT_EQ(json[key].asUInt64(), status[key]["data"].asUInt64()) << key;
     }
+    EXPECT_EQ(json["shared_memory_source"].asString(),
+              status["shared_memory_source"]["data"].asString());
 
     auto first = parse_json(as_member({"--json", "supplicant"}).out);
     EXPECT_EQ(first["device"].asString(), "simtee0");

@@ -149,7 +149,12 @@ TEST_F(SupplicantTest, RefusesMemrefsItNeverAllocated) {
 TEST_F(SupplicantTest, RefusesFreeingUnknownBuffersAndOtherMemoryTypes) {
     std::vector<sim::RpcParam> free_unknown{
         sim::RpcParam::value(kValueInout, supplicant::kShmTypeAppl, 999)};
+    testing::internal::CaptureStderr();
     EXPECT_EQ(call(free_unknown, supplicant::kCmdShmFree), gp::kErrorBadParameters);
+    EXPECT_TRUE(eventually([&] { return counter(supplicant::kCmdShmFree).failed == 1; }));
+    const std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("no supplicant buffer with id 999"), std::string::npos) << log;
+    EXPECT_EQ(counter(supplicant::kCmdShmFree).served, 0u);
     std::vector<sim::RpcParam> kernel_type{
         sim::RpcParam::value(kValueInout, supplicant::kShmTypeKernel, 4096)};
     EXPECT_EQ(call(kernel_type, supplicant::kCmdShmAlloc), gp::kErrorBadParameters);
