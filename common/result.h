@@ -44,10 +44,17 @@ class Error {
 public:
     explicit Error(ErrorKind kind, int sys_errno = 0) : kind_(kind), sys_errno_(sys_errno) {}
 
+    // Stream manipulators hold for the rest of the message, as on one ostream: `<< "0x" <<
+    // std::hex << code` prints hex, and `std::setw`/`std::setfill` reach the next value.
     template <typename T>
     Error& operator<<(const T& value) & {
         std::ostringstream out;
+        out.flags(format_.flags);
+        out.fill(format_.fill);
+        out.width(format_.width);
+        out.precision(format_.precision);
         out << value;
+        format_ = {out.flags(), out.fill(), out.width(), out.precision()};
         message_ += out.str();
         return *this;
     }
@@ -62,9 +69,17 @@ public:
     std::string message() const;
 
 private:
+    struct Format {
+        std::ios_base::fmtflags flags = std::ios_base::dec | std::ios_base::skipws;
+        char fill = ' ';
+        std::streamsize width = 0;
+        std::streamsize precision = 6;
+    };
+
     ErrorKind kind_;
     int sys_errno_;
     std::string message_;
+    Format format_;
 };
 
 // An Error for a failed system call: its kind follows from errno, and message() ends with strerror.

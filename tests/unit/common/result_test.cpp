@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <iomanip>
 #include <memory>
 #include <set>
 #include <string>
@@ -87,6 +88,15 @@ TEST(TeedTry, EvaluatesItsExpressionOnce) {
     auto body = [&]() -> Result<int> { return TEED_TRY(counted()) + 1; };
     EXPECT_EQ(*body(), 2);
     EXPECT_EQ(calls, 1);
+}
+
+TEST(AnError, KeepsStreamManipulatorsForTheRestOfItsMessage) {
+    Error error = Error(ErrorKind::InvalidArgument)
+                  << "type 0x" << std::hex << 255u << ", then " << 4096 << std::dec << " and " << 10;
+    EXPECT_EQ(error.message(), "type 0xff, then 1000 and 10");
+    Error padded = Error(ErrorKind::InvalidArgument)
+                   << "code 0x" << std::hex << std::setw(8) << std::setfill('0') << 0xc0u << " ok";
+    EXPECT_EQ(padded.message(), "code 0x000000c0 ok") << "the width reaches only the next value";
 }
 
 TEST(AnErrnoError, TakesItsKindFromErrnoAndEndsWithStrerror) {
