@@ -20,6 +20,7 @@ namespace {
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 constexpr const char* kBusName = "org.teed.Teed1";
 constexpr const char* kRootPath = "/org/teed/Teed1";
@@ -131,6 +132,19 @@ TEST_F(ABusPolicy, LetsTeeMembersUseTheManagerAndSessions) {
                                      "string:org.teed.Teed1.Manager"})));
     EXPECT_TRUE(Succeeded(
         dbus_send(bus(), member(), {kDest, kRootPath, "org.freedesktop.DBus.Peer.Ping"})));
+}
+
+// Release on a path that is not the caller's reaches teed from a member (which answers that
+// there is no such object) and is stopped by the bus for an outsider.
+TEST_F(ABusPolicy, LetsTeeMembersReleaseSharedMemory) {
+    const std::vector<std::string> release{kDest, "/org/teed/Teed1/shm/none",
+                                           "org.teed.Teed1.SharedMemory.Release"};
+    auto from_member = dbus_send(bus(), member(), release);
+    EXPECT_NE(from_member.exit_code(), 0) << from_member.describe();
+    EXPECT_THAT(from_member.err, Not(HasSubstr("Rejected send message"))) << from_member.describe();
+    EXPECT_THAT(from_member.err, HasSubstr("org.freedesktop.DBus.Error.UnknownObject"))
+        << from_member.describe();
+    EXPECT_TRUE(DeniedByBus(dbus_send(bus(), outsider(), release)));
 }
 
 TEST_F(ABusPolicy, RejectsManagerCallsFromOutsiders) {
