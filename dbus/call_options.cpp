@@ -5,9 +5,9 @@
 namespace teed {
 namespace {
 
-Error unknown_option(const std::string& key) {
+Error unknown_option(const std::string& key, const char* known = "'cancel_id'") {
     return Error(ErrorKind::InvalidArgument)
-           << "unknown option '" << key << "' (known options: 'cancel_id')";
+           << "unknown option '" << key << "' (known options: " << known << ")";
 }
 
 Error wrong_type(const std::string& key, const std::string& type) {
@@ -31,9 +31,7 @@ Result<SharedMemoryOptions> parse_shared_memory_options(
     const std::map<std::string, sdbus::Variant>& options) {
     SharedMemoryOptions parsed;
     for (const auto& [key, value] : options) {
-        if (key != "device")
-            return Error(ErrorKind::InvalidArgument)
-                   << "unknown option '" << key << "' (known options: 'device')";
+        if (key != "device") return unknown_option(key, "'device'");
         if (!value.containsValueOfType<std::string>()) return wrong_type(key, "s");
         parsed.device = value.get<std::string>();
     }
@@ -72,7 +70,7 @@ Result<void> read_no_options(sd_bus_message* m) {
     const char* key = nullptr;
     r = sd_bus_message_read(m, "s", &key);
     if (r < 0) return ErrnoError(-r) << "malformed options";
-    return unknown_option(key);
+    return unknown_option(key, "none");
 }
 
 }  // namespace teed

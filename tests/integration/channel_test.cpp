@@ -51,9 +51,9 @@ public:
         return path;
     }
 
-    // OpenChannel: the socket, or -1 with the error name in `error`.
+    // OpenChannel: the socket, or -1 with the error name in `error` (and its text in `message`).
     int open_channel(const std::string& session, std::string* error = nullptr,
-                     const char* option = nullptr) {
+                     const char* option = nullptr, std::string* message = nullptr) {
         sd_bus_message* call = nullptr;
         sd_bus_message_new_method_call(bus_.get(), &call, "org.teed.Teed1", session.c_str(),
                                        "org.teed.Teed1.Session", "OpenChannel");
@@ -67,8 +67,9 @@ public:
         if (sd_bus_call(bus_.get(), call, 0, &e, &reply) >= 0) {
             int borrowed = -1;
             if (sd_bus_message_read(reply, "h", &borrowed) >= 0) fd = fcntl(borrowed, F_DUPFD_CLOEXEC, 3);
-        } else if (error) {
-            *error = e.name ? e.name : "";
+        } else {
+            if (error) *error = e.name ? e.name : "";
+            if (message) *message = e.message ? e.message : "";
         }
         sd_bus_error_free(&e);
         sd_bus_message_unref(reply);
@@ -269,8 +270,11 @@ TEST_F(Channels, AreOwnedByTheirSessionsConnection) {
     std::string error;
     EXPECT_EQ(stranger.open_channel(session, &error), -1);
     EXPECT_EQ(error, "org.freedesktop.DBus.Error.UnknownObject");
-    EXPECT_EQ(owner.open_channel(session, &error, "turbo"), -1);
+    std::string message;
+    EXPECT_EQ(owner.open_channel(session, &error, "turbo", &message), -1);
     EXPECT_EQ(error, "org.teed.Teed1.Error.InvalidArgument");
+    EXPECT_EQ(message, "unknown option 'turbo' (known options: none)")
+        << "OpenChannel takes no options; naming Invoke's would mislead";
 }
 
 TEST_F(Channels, AreLimitedPerSession) {
