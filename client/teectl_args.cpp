@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <sys/stat.h>
 #include <utility>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@ namespace teed::teectl {
 namespace {
 
 constexpr size_t kMaxParams = 4;  // TEEC_CONFIG_PAYLOAD_REF_COUNT
+// dbus-daemon's max_message_size on the system bus: no call carrying more can reach teed.
+constexpr uint64_t kMaxDataBytes = 32u << 20;
 constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
 
@@ -23,7 +26,7 @@ Error usage_error() { return Error(ErrorKind::InvalidArgument); }
 
 enum class Opt {
     BusAddress, Json, Help, Device, Login, Group, CancelId,
-    ValueIn, ValueOut, ValueInout, In, Out, Inout,
+    ValueIn, ValueOut, ValueInout, In, Out, Inout, InoutSized,
 };
 
 struct OptionSpec {
@@ -47,6 +50,7 @@ constexpr OptionSpec kOptions[] = {
     {"--in", Opt::In, true, true},
     {"--out", Opt::Out, true, true},
     {"--inout", Opt::Inout, true, true},
+    {"--inout-sized", Opt::InoutSized, true, true},
 };
 
 const OptionSpec* find_option(std::string_view name) {
@@ -64,9 +68,20 @@ struct ParseState {
     bool help = false;
 };
 
+Error too_large(const std::string& path) {
+    return usage_error() << "'@" << path << "' holds more than " << kMaxDataBytes
+                         << " bytes, the most one call can carry over the system bus";
+}
+
+// Reads at most kMaxDataBytes: a FILE such as /dev/zero or a growing log never ends, and a
+// larger one could not reach teed anyway.
 Result<std::vector<uint8_t>> read_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return usage_error() << "cannot read '" << path << "': " << std::strerror(errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<uint64_t>(st.st_size) > kMaxDataBytes)
+        return too_large(path);
     std::vector<uint8_t> bytes;
     uint8_t chunk[65536];
     for (;;) {
@@ -74,6 +89,7 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return usage_error() << "cannot read '" << path << "': " << std::strerror(errno);
         if (n == 0) return bytes;
+        if (bytes.size() + static_cast<size_t>(n) > kMaxDataBytes) return too_large(path);
         bytes.insert(bytes.end(), chunk, chunk + n);
     }
 }
@@ -110,26 +126,19 @@ Result<client::Param> parse_value_param(uint32_t type, std::string_view text) {
     return param;
 }
 
-// DATA[:SIZE] of --inout. The last ':' starts SIZE if a number follows it; the ':' of "hex:" is
-// part of DATA.
-Result<client::Param> parse_inout_param(std::string_view text) {
-    size_t data_start = text.starts_with("hex:") ? 4 : 0;
-    auto colon = text.rfind(':');
-    std::optional<uint64_t> capacity;
-    if (colon != std::string_view::npos && colon >= data_start) {
-        auto size = parse_number(text.substr(colon + 1), kMaxU64);
-        if (size.ok()) {
-            capacity = size.value();
-            text = text.substr(0, colon);
-        }
-    }
-    auto bytes = TEED_TRY(decode_data(text));
-    if (capacity && *capacity < bytes.size()) {
-        return usage_error() << "--inout capacity " << *capacity << " is smaller than its "
+// SIZE,DATA of --inout-sized: SIZE is everything before the first ',' (a number has none), so
+// DATA may hold any character.
+Result<client::Param> parse_sized_inout_param(std::string_view text) {
+    auto comma = text.find(',');
+    if (comma == std::string_view::npos)
+        return usage_error() << "--inout-sized '" << text << "' is not SIZE,DATA";
+    const uint64_t capacity = TEED_TRY(parse_number(text.substr(0, comma), kMaxU64));
+    auto bytes = TEED_TRY(decode_data(text.substr(comma + 1)));
+    if (capacity < bytes.size()) {
+        return usage_error() << "--inout-sized capacity " << capacity << " is smaller than its "
                              << bytes.size() << " bytes of data";
     }
-    uint64_t size = capacity.value_or(bytes.size());
-    return client::Param::temp_inout(std::move(bytes), size);
+    return client::Param::temp_inout(std::move(bytes), capacity);
 }
 
 Result<client::Param> parse_param(Opt opt, const std::string& value) {
@@ -139,7 +148,12 @@ Result<client::Param> parse_param(Opt opt, const std::string& value) {
         case Opt::ValueInout: return parse_value_param(client::kParamValueInout, value);
         case Opt::In: return client::Param::temp_in(TEED_TRY(decode_data(value)));
         case Opt::Out: return client::Param::temp_out(TEED_TRY(parse_number(value, kMaxU64)));
-        case Opt::Inout: return parse_inout_param(value);
+        case Opt::Inout: {
+            auto bytes = TEED_TRY(decode_data(value));
+            const uint64_t size = bytes.size();
+            return client::Param::temp_inout(std::move(bytes), size);
+        }
+        case Opt::InoutSized: return parse_sized_inout_param(value);
         default: return usage_error() << "not a parameter option";
     }
 }
@@ -365,9 +379,9 @@ Parameters (in order, at most 4):
   --value-inout A[,B]     value input and output
   --in DATA               temporary memory reference, input
   --out SIZE              temporary memory reference, output, SIZE bytes
-  --inout DATA[:SIZE]     temporary memory reference, input and output; SIZE defaults to the
-                          length of DATA
-  DATA is text, hex:0011ff, or @FILE. Numbers are decimal or 0x-prefixed hexadecimal.
+  --inout DATA            temporary memory reference, input and output, the size of DATA
+  --inout-sized SIZE,DATA the same with room for SIZE bytes (SIZE ends at the first ',')
+  DATA is text, hex:0011ff, or @FILE (at most 32 MiB). Numbers are decimal or 0x-prefixed hexadecimal.
 
 Exit status: 0 success, 1 the TA or TEE returned an error, 2 usage error, 3 D-Bus error.
 )";

@@ -41,8 +41,8 @@ struct Arguments {
 // message says what is wrong with which argument.
 Result<Arguments> parse_arguments(const std::vector<std::string>& args);
 
-// The DATA of --in and --inout: "hex:0011ff" (bytes), "@FILE" (the file's contents), else the
-// text's own bytes.
+// The DATA of --in, --inout and --inout-sized: "hex:0011ff" (bytes), "@FILE" (the file's
+// contents, at most 32 MiB), else the text's own bytes.
 Result<std::vector<uint8_t>> decode_data(std::string_view text);
 
 // A decimal or 0x-prefixed hexadecimal number no larger than `max`.

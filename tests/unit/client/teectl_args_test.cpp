@@ -187,24 +187,50 @@ TEST(ATeectlUsage, NamesEveryCommand) {
     }
 }
 
-TEST(ATeectlParser, TakesInoutCapacityAfterTheLastColon) {
-    auto sized = parse_ok({"invoke", kUuid, "0", "--inout", "abc:16"});
-    ASSERT_EQ(sized.params.size(), 1u);
-    EXPECT_EQ(sized.params[0], client::Param::temp_inout(bytes("abc"), 16));
-    EXPECT_EQ(sized.params[0].size, 16u);
+TEST(ATeectlParser, TakesInoutDataVerbatimAndItsCapacityOnlyFromInoutSized) {
+    auto text = parse_ok({"invoke", kUuid, "0", "--inout", "abc:16"});
+    ASSERT_EQ(text.params.size(), 1u);
+    EXPECT_EQ(text.params[0], client::Param::temp_inout(bytes("abc:16"), 6))
+        << "a colon in DATA is DATA";
 
     auto hex = parse_ok({"invoke", kUuid, "0", "--inout", "hex:0011"});
     EXPECT_EQ(hex.params[0].data, (std::vector<uint8_t>{0x00, 0x11}));
     EXPECT_EQ(hex.params[0].size, 2u);
 
-    auto text = parse_ok({"invoke", kUuid, "0", "--inout", "a:b"});
-    EXPECT_EQ(text.params[0].data, bytes("a:b"));
-    EXPECT_EQ(text.params[0].size, 3u);
+    auto sized = parse_ok({"invoke", kUuid, "0", "--inout-sized", "16,a:b,c"});
+    EXPECT_EQ(sized.params[0], client::Param::temp_inout(bytes("a:b,c"), 16))
+        << "SIZE ends at the first comma; the rest is DATA";
+    auto sized_hex = parse_ok({"invoke", kUuid, "0", "--inout-sized=0x10,hex:ff"});
+    EXPECT_EQ(sized_hex.params[0], client::Param::temp_inout({0xff}, 16));
 }
 
-TEST(ATeectlParser, RejectsAnInoutCapacitySmallerThanItsData) {
-    auto message = parse_error({"invoke", kUuid, "0", "--inout", "hello:2"});
+TEST(ATeectlParser, RejectsAnInoutCapacitySmallerThanItsDataOrMissing) {
+    auto message = parse_error({"invoke", kUuid, "0", "--inout-sized", "2,hello"});
     EXPECT_NE(message.find("smaller than"), std::string::npos) << message;
+    message = parse_error({"invoke", kUuid, "0", "--inout-sized", "hello"});
+    EXPECT_NE(message.find("is not SIZE,DATA"), std::string::npos) << message;
+    message = parse_error({"invoke", kUuid, "0", "--inout-sized", "x,hello"});
+    EXPECT_NE(message.find("'x' is not a number"), std::string::npos) << message;
+}
+
+// /dev/zero never ends: teectl stops at what one call can carry instead of reading until it
+// runs out of memory.
+TEST(ATeectlParser, RefusesDataFilesLargerThanOneCallCanCarry) {
+    auto endless = parse_error({"invoke", kUuid, "0", "--in", "@/dev/zero"});
+    EXPECT_NE(endless.find("'@/dev/zero' holds more than 33554432 bytes"), std::string::npos)
+        << endless;
+
+    char path[] = "/tmp/teectl-large-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, (32 << 20) + 1), 0);
+    ::close(fd);
+    auto large = parse_error({"invoke", kUuid, "0", "--inout", std::string("@") + path});
+    EXPECT_NE(large.find("holds more than"), std::string::npos) << large;
+    ASSERT_EQ(::truncate(path, 32 << 20), 0);
+    auto fits = parse_ok({"invoke", kUuid, "0", "--in", std::string("@") + path});
+    EXPECT_EQ(fits.params[0].data.size(), 32u << 20);
+    ::unlink(path);
 }
 
 TEST(ATeectlParser, RejectsBadValuesInValueParameters) {
