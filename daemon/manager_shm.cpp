@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "backends/kernel/gp.h"
+#include "common/object_path.h"
 #include "common/log.h"
 #include "daemon/event_loop.h"
 #include "daemon/manager.h"
@@ -32,10 +33,9 @@ Result<void> check_client_memfd(int fd, uint64_t size) {
     return {};
 }
 
-std::string last_path_element(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
+// The id of a path under kSharedMemoryPath; "" (never an id) for any other path, so that a
+// path that merely ends in one of the caller's ids names nothing.
+std::string shm_id_of(const std::string& path) { return object_id_under(kSharedMemoryPath, path); }
 
 }  // namespace
 
@@ -218,7 +218,7 @@ void Manager::release_shared_memory(const std::string& caller, const std::string
 std::string Manager::device_of_shared_memory(const std::string& caller, const GpParams& params) {
     for (const auto& p : params) {
         if (p.shm == "/") continue;
-        if (auto object = find_shared_memory(caller, last_path_element(p.shm))) return object->device_name();
+        if (auto object = find_shared_memory(caller, shm_id_of(p.shm))) return object->device_name();
     }
     return "";
 }
@@ -228,7 +228,7 @@ Result<void> Manager::resolve_shared_memory(const std::string& caller, GpParams&
     for (size_t i = 0; i < params.size(); ++i) {
         GpParam& p = params[i];
         if (p.shm == "/") continue;
-        auto object = find_shared_memory(caller, last_path_element(p.shm));
+        auto object = find_shared_memory(caller, shm_id_of(p.shm));
         if (!object)
             return Error(ErrorKind::NotFound)
                    << "param " << i << ": no shared memory object '" << p.shm << "'";

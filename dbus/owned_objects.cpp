@@ -3,6 +3,7 @@
 #include <systemd/sd-bus.h>
 
 #include "common/log.h"
+#include "common/object_path.h"
 #include "dbus/errors.h"
 #include "dbus/guard.h"
 
@@ -17,11 +18,7 @@ std::string sender_of(sd_bus_message* m) {
 }
 
 std::string object_id_of(const char* prefix, const char* path) {
-    std::string start = std::string(prefix) + "/";
-    std::string p = path != nullptr ? path : "";
-    if (p.size() <= start.size() || p.compare(0, start.size(), start) != 0) return "";
-    std::string id = p.substr(start.size());
-    return id.find('/') == std::string::npos ? id : "";
+    return object_id_under(prefix, path != nullptr ? path : "");
 }
 
 int reply_unknown_object(sd_bus_message* call) {

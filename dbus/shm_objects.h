@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "common/object_path.h"
+
 struct sd_bus;
 struct sd_bus_slot;
 
@@ -12,7 +14,7 @@ namespace teed {
 
 class Manager;
 
-inline constexpr const char* kSharedMemoryPath = "/org/teed/Teed1/shm";
+// kSharedMemoryPath: common/object_path.h (the daemon resolves GP params' paths with it too).
 
 std::string shm_object_path(const std::string& id);
 

@@ -283,6 +283,23 @@ TEST_F(SharedMemory, IsInvisibleToOtherClientsAndGoneOnceReleased) {
     EXPECT_EQ(released.error, "org.teed.Teed1.Error.NotFound") << released.message;
 }
 
+// Only the path teed published names the object: any other path that ends in its id is
+// another (nonexistent) object.
+TEST_F(SharedMemory, IsNamedOnlyByThePathTeedPublished) {
+    Memfd memory(4096);
+    std::string shm = client_.register_memory(memory.fd, 4096, kMemIn);
+    ASSERT_EQ(shm.rfind("/org/teed/Teed1/shm/", 0), 0u) << shm;
+    const std::string id = shm.substr(shm.rfind('/') + 1);
+    std::string session = client_.open(kEcho);
+    for (const std::string& lookalike : {"/org/teed/Teed1/sessions/" + id, "/x/" + id, "/" + id,
+                                         "/org/teed/Teed1/shm/x/" + id}) {
+        auto answer = client_.invoke(session, 0, {{kPartialIn, 0, lookalike, 0, 4}, {0x6, 0, "/", 0, 8}});
+        EXPECT_EQ(answer.error, "org.teed.Teed1.Error.NotFound") << lookalike << ": " << answer.message;
+    }
+    auto published = client_.invoke(session, 0, {{kPartialIn, 0, shm, 0, 4}, {0x6, 0, "/", 0, 8}});
+    EXPECT_EQ(published.error, "") << published.message;
+}
+
 TEST_F(SharedMemory, CannotBeReleasedWhileACallUsesIt) {
     Memfd memory(4096);
     memory.map[0] = 41;
