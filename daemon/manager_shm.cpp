@@ -15,7 +15,9 @@ namespace teed {
 namespace {
 
 // A client's memfd must not shrink under the TEE (the pages would vanish mid-call): it must
-// carry F_SEAL_SHRINK, as fwupd requires of the fds it maps.
+// carry F_SEAL_SHRINK, as fwupd requires of the fds it maps. teed maps it read-write (the TEE
+// writes outputs into it), so it must be open read-write and not sealed against writing; those
+// are the client's mistakes, named here rather than surfacing as mmap's EACCES or EPERM.
 Result<void> check_client_memfd(int fd, uint64_t size) {
     int seals = fcntl(fd, F_GET_SEALS);
     if (seals < 0)
@@ -25,6 +27,15 @@ Result<void> check_client_memfd(int fd, uint64_t size) {
     if (!(seals & F_SEAL_SHRINK))
         return Error(ErrorKind::InvalidArgument)
                << "the memfd is not sealed against shrinking; add F_SEAL_SHRINK with F_ADD_SEALS";
+    if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+        return Error(ErrorKind::InvalidArgument)
+               << "the memfd is sealed against writing; the TEE writes into shared memory, so "
+                  "leave F_SEAL_WRITE and F_SEAL_FUTURE_WRITE off";
+    int status = fcntl(fd, F_GETFL);
+    if (status < 0 || (status & O_ACCMODE) != O_RDWR)
+        return Error(ErrorKind::InvalidArgument)
+               << "the memfd is not open for reading and writing; pass the fd memfd_create() "
+                  "returned, not a read-only reopening";
     struct stat st {};
     if (fstat(fd, &st) < 0) return ErrnoError() << "fstat on the memfd";
     if (static_cast<uint64_t>(st.st_size) < size)

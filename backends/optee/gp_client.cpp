@@ -328,7 +328,15 @@ Result<std::unique_ptr<GpSharedMemory>> GpClient::register_memory(int memfd, uin
                                                                   uint32_t flags, bool reg_mem) {
     auto memory = std::make_unique<GpSharedMemory>(GpSharedMemory::Key{}, size, flags);
     void* view = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-    if (view == MAP_FAILED) return ErrnoError() << "mapping the client's memory";
+    if (view == MAP_FAILED) {
+        const int err = errno;
+        // What the fd does not allow (access mode, seals, no mmap at all) is the client's to fix;
+        // only a lack of memory is teed's.
+        if (err == EACCES || err == EPERM || err == ENODEV || err == EINVAL)
+            return Error(ErrorKind::InvalidArgument)
+                   << "the client's fd cannot be mapped read-write: " << std::strerror(err);
+        return ErrnoError(err) << "mapping the client's memory";
+    }
     memory->client_view_ = static_cast<uint8_t*>(view);
     memory->client_view_length_ = size;
     if (reg_mem) {

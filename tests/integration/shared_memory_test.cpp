@@ -249,6 +249,22 @@ TEST_F(SharedMemory, RefusesFdsThatAreNotSealedMemfdsOfTheRightSize) {
     EXPECT_NE(error.find("InvalidArgument"), std::string::npos) << error;
     EXPECT_EQ(client_.register_memory(small.fd, 4096, 4, &error), "");
     EXPECT_NE(error.find("InvalidArgument"), std::string::npos) << error;
+
+    // The same memfd reopened read-only, and one sealed against writing: teed must write into
+    // it, and says so rather than passing on mmap's EACCES/EPERM as AccessDenied.
+    int read_only = ::open(("/proc/self/fd/" + std::to_string(small.fd)).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(read_only, 0);
+    EXPECT_EQ(client_.register_memory(read_only, 4096, kMemIn, &error), "");
+    EXPECT_NE(error.find("org.teed.Teed1.Error.InvalidArgument: the memfd is not open for reading "
+                         "and writing"), std::string::npos) << error;
+    close(read_only);
+    int sealed = memfd_create("teed-test-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    ASSERT_EQ(ftruncate(sealed, 4096), 0);
+    ASSERT_EQ(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_WRITE), 0);
+    EXPECT_EQ(client_.register_memory(sealed, 4096, kMemIn, &error), "");
+    EXPECT_NE(error.find("org.teed.Teed1.Error.InvalidArgument: the memfd is sealed against writing"),
+              std::string::npos) << error;
+    close(sealed);
     int fd = -1;
     EXPECT_EQ(client_.allocate_memory(uint64_t{1} << 40, kMemIn, &fd, &error), "");
     EXPECT_NE(error.find("LimitExceeded"), std::string::npos) << error;
