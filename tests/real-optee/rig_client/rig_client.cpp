@@ -1,6 +1,7 @@
 // teed-rig-client: drives teed's rig TA (tests/real-optee/ta) through teed on a real OP-TEE and
 // checks what optee_examples do not exercise: cancellation reaching the TA, 4 MiB temporary
-// memrefs, registered shared memory (whole and partial) and the client identity the TA sees.
+// memrefs, registered shared memory (whole, partial, released) and the client identity the TA
+// sees.
 //
 //   teed-rig-client [--bus-address ADDRESS] [--device NAME] [--check NAME]... [--list]
 //
@@ -15,6 +16,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -89,10 +91,11 @@ Uuid client_uuid(const std::string& name) {
     EVP_MD_CTX* context = EVP_MD_CTX_new();
     uint8_t hash[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    bool done = context && EVP_DigestInit_ex(context, EVP_sha1(), nullptr) == 1 &&
-                EVP_DigestUpdate(context, kClientUuidNamespace, sizeof(kClientUuidNamespace)) == 1 &&
-                EVP_DigestUpdate(context, name.data(), name.size()) == 1 &&
-                EVP_DigestFinal_ex(context, hash, &length) == 1;
+    bool done =
+        context && EVP_DigestInit_ex(context, EVP_sha1(), nullptr) == 1 &&
+        EVP_DigestUpdate(context, kClientUuidNamespace, sizeof(kClientUuidNamespace)) == 1 &&
+        EVP_DigestUpdate(context, name.data(), name.size()) == 1 &&
+        EVP_DigestFinal_ex(context, hash, &length) == 1;
     EVP_MD_CTX_free(context);
     if (!done || length < 16) throw std::runtime_error("SHA-1 failed");
     Uuid uuid(hash, hash + 16);
@@ -105,6 +108,16 @@ Uuid id_uuid(const char* key, unsigned value) {
     char name[32];
     std::snprintf(name, sizeof(name), "%s=%x", key, value);
     return client_uuid(name);
+}
+
+// Session::invoke, with what the call was for in front of a D-Bus error.
+Reply call(Session& session, const char* what, uint32_t command, const std::vector<Param>& params,
+           const teed::client::InvokeOptions& options = {}) {
+    try {
+        return session.invoke(command, params, options);
+    } catch (const teed::client::Error& e) {
+        fail(what, ": ", e.name(), ": ", e.message());
+    }
 }
 
 struct Options {
@@ -204,16 +217,18 @@ void check_cancel(Rig& rig) {
         fail("the call ended after ", ms(ended - started), " ms, before it was cancelled");
 
     // The cancellation is over: a later call on the session runs to its end.
-    auto again = session.invoke(TEED_RIG_CMD_SLEEP, {Param::value_in(200, 50), Param::value_out()});
+    auto again = call(session, "a 200 ms sleep after the cancelled call", TEED_RIG_CMD_SLEEP,
+                      {Param::value_in(200, 50), Param::value_out()});
     if (again.return_code != kTeecSuccess)
         fail("a 200 ms sleep after the cancelled call returned ", outcome(again));
     if (again.params.size() < 2 || again.params[1].a < 200)
         fail("a 200 ms sleep after the cancelled call slept ",
              again.params.size() < 2 ? 0 : again.params[1].a, " ms");
-    std::printf("rig-client: cancel: TEEC_ERROR_CANCEL (origin %u) %lld ms after the request, "
-                "%lld ms after the start\n",
-                reply->return_origin, static_cast<long long>(ms(ended - requested)),
-                static_cast<long long>(ms(ended - started)));
+    std::printf(
+        "rig-client: cancel: TEEC_ERROR_CANCEL (origin %u) %lld ms after the request, "
+        "%lld ms after the start\n",
+        reply->return_origin, static_cast<long long>(ms(ended - requested)),
+        static_cast<long long>(ms(ended - started)));
 }
 
 // temp-4MiB: 4 MiB in, 4 MiB out as temporary memrefs, every byte transformed by the TA.
@@ -225,8 +240,8 @@ void check_temp_4mib(Rig& rig) {
     for (uint32_t i = 0; i < kSize; ++i) input[i] = teed_rig_pattern(kSeed, i);
     const uint32_t checksum = teed_rig_checksum(input.data(), kSize);
 
-    auto reply = session.invoke(TEED_RIG_CMD_XOR,
-                                {Param::temp_in(input), Param::temp_out(kSize), Param::value_out()});
+    auto reply = call(session, "XOR with 4 MiB in and 4 MiB out", TEED_RIG_CMD_XOR,
+                      {Param::temp_in(input), Param::temp_out(kSize), Param::value_out()});
     if (!reply.ok()) fail("XOR of 4 MiB: ", outcome(reply));
     if (reply.params.size() < 3) fail("the reply has ", reply.params.size(), " params");
     const Param& out = reply.params[1];
@@ -243,8 +258,9 @@ void check_temp_4mib(Rig& rig) {
              reply.params[2].b, " bytes, expected ", hex32(checksum), " of ", kSize);
 
     // One byte short: the TA asks for the full size.
-    auto short_reply = session.invoke(
-        TEED_RIG_CMD_XOR, {Param::temp_in(input), Param::temp_out(kSize - 1), Param::value_out()});
+    auto short_reply =
+        call(session, "XOR with an output one byte short", TEED_RIG_CMD_XOR,
+             {Param::temp_in(input), Param::temp_out(kSize - 1), Param::value_out()});
     if (short_reply.return_code != kTeecErrorShortBuffer)
         fail("an output one byte short: expected TEEC_ERROR_SHORT_BUFFER, got ",
              outcome(short_reply));
@@ -257,8 +273,8 @@ void fill(teed::client::SharedMemory& shm, uint64_t offset, uint64_t size, uint3
         shm.data()[offset + i] = teed_rig_pattern(seed, static_cast<uint32_t>(i));
 }
 
-void expect_pattern(teed::client::SharedMemory& shm, uint64_t offset, uint64_t size,
-                    uint32_t seed, const std::string& what) {
+void expect_pattern(teed::client::SharedMemory& shm, uint64_t offset, uint64_t size, uint32_t seed,
+                    const std::string& what) {
     for (uint64_t i = 0; i < size; ++i) {
         const uint8_t expected = teed_rig_pattern(seed, static_cast<uint32_t>(i));
         const uint8_t actual = shm.data()[offset + i];
@@ -286,9 +302,9 @@ void check_shm_whole(Rig& rig) {
     fill(inout, 0, kInoutSize, kSeedIn + 3);
 
     Session session = rig.open();
-    auto reply = session.invoke(TEED_RIG_CMD_PATTERN,
-                                {Param::value_inout(kSeedIn, kSeedOut), teed::client::whole(in),
-                                 teed::client::whole(out), teed::client::whole(inout)});
+    auto reply = call(session, "PATTERN on three whole memfds", TEED_RIG_CMD_PATTERN,
+                      {Param::value_inout(kSeedIn, kSeedOut), teed::client::whole(in),
+                       teed::client::whole(out), teed::client::whole(inout)});
     if (!reply.ok()) fail("PATTERN: ", outcome(reply));
     if (reply.params.size() < 4) fail("the reply has ", reply.params.size(), " params");
     if (reply.params[0].a != kInSize + kInoutSize || reply.params[0].b != 0)
@@ -326,11 +342,11 @@ void check_shm_partial(Rig& rig) {
     std::vector<uint8_t> before(shm.data(), shm.data() + kSize);
 
     Session session = rig.open();
-    auto reply = session.invoke(TEED_RIG_CMD_PATTERN,
-                                {Param::value_inout(kSeedIn, kSeedOut),
-                                 teed::client::partial_in(shm, kIn.offset, kIn.size),
-                                 teed::client::partial_out(shm, kOut.offset, kOut.size),
-                                 teed::client::partial_inout(shm, kInout.offset, kInout.size)});
+    auto reply = call(
+        session, "PATTERN on three ranges of a memfd", TEED_RIG_CMD_PATTERN,
+        {Param::value_inout(kSeedIn, kSeedOut), teed::client::partial_in(shm, kIn.offset, kIn.size),
+         teed::client::partial_out(shm, kOut.offset, kOut.size),
+         teed::client::partial_inout(shm, kInout.offset, kInout.size)});
     if (!reply.ok()) fail("PATTERN: ", outcome(reply));
     if (reply.params.size() < 4) fail("the reply has ", reply.params.size(), " params");
     if (reply.params[0].a != kIn.size + kInout.size || reply.params[0].b != 0)
@@ -350,11 +366,43 @@ void check_shm_partial(Rig& rig) {
     }
 }
 
+// shm-release: a client releases its registered memory (SharedMemory.Release) after the TA used
+// it, and a call naming it afterwards is refused with NotFound.
+void check_shm_release(Rig& rig) {
+    constexpr uint32_t kSeedIn = 0x600;
+    constexpr uint32_t kSeedOut = 0x700;
+    constexpr uint64_t kSize = 8192;
+    auto shm = rig.client().register_shared_memory(
+        kSize, teed::client::kMemInput | teed::client::kMemOutput, rig.device());
+    fill(shm, 0, kSize, kSeedIn + 1);
+    Session session = rig.open();
+    auto reply = call(session, "PATTERN on the memfd", TEED_RIG_CMD_PATTERN,
+                      {Param::value_inout(kSeedIn, kSeedOut), teed::client::whole(shm)});
+    if (!reply.ok()) fail("PATTERN: ", outcome(reply));
+    expect_pattern(shm, 0, kSize, kSeedOut + 1, "the memfd");
+
+    const Param stale = teed::client::whole(shm);
+    try {
+        shm.release();
+    } catch (const teed::client::Error& e) {
+        fail("SharedMemory.Release after the call: ", e.name(), ": ", e.message());
+    }
+    try {
+        auto after =
+            session.invoke(TEED_RIG_CMD_PATTERN, {Param::value_inout(kSeedIn, kSeedOut), stale});
+        fail("a call naming the released memory returned ", outcome(after));
+    } catch (const teed::client::Error& e) {
+        if (e.name() != "org.teed.Teed1.Error.NotFound")
+            fail("a call naming the released memory: ", e.name(), ": ", e.message(),
+                 ", expected org.teed.Teed1.Error.NotFound");
+    }
+}
+
 // What the TA reports as gpd.client.identity for a session opened with `login`.
 std::pair<uint32_t, Uuid> identity(Rig& rig, uint32_t login, uint32_t connection_data = 0) {
     Session session = rig.open(login, connection_data);
-    auto reply = session.invoke(TEED_RIG_CMD_IDENTITY,
-                                {Param::value_out(), Param::temp_out(TEED_RIG_UUID_BYTES)});
+    auto reply = call(session, "IDENTITY", TEED_RIG_CMD_IDENTITY,
+                      {Param::value_out(), Param::temp_out(TEED_RIG_UUID_BYTES)});
     if (!reply.ok()) fail("IDENTITY: ", outcome(reply));
     if (reply.params.size() < 2 || reply.params[1].data.size() != TEED_RIG_UUID_BYTES)
         fail("IDENTITY returned no UUID");
@@ -406,6 +454,7 @@ constexpr Check kChecks[] = {
     {"temp-4MiB", check_temp_4mib},
     {"shm-whole", check_shm_whole},
     {"shm-partial", check_shm_partial},
+    {"shm-release", check_shm_release},
     {"identity-user", check_identity_user},
     {"identity-public", check_identity_public},
     {"identity-group", check_identity_group},
