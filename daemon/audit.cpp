@@ -125,7 +125,10 @@ AuditLog::AuditLog(AuditRateLimit limit, Clock clock, Sink sink)
 
 void AuditLog::record(const AuditRecord& record) {
     std::optional<uint64_t> suppressed = 0;
-    if (is_denial(record.event)) suppressed = admit(record.client.uid, clock_());
+    if (record.event != AuditEvent::PolicyReloaded) {
+        const Kind kind = is_denial(record.event) ? Kind::Denial : Kind::Session;
+        suppressed = admit({record.client.uid, kind}, clock_());
+    }
     if (!suppressed) return;
 
     Fields fields = fields_of(record);
@@ -137,13 +140,14 @@ void AuditLog::record(const AuditRecord& record) {
     sink_(static_cast<int>(level_of(record.event)), message, fields);
 }
 
-std::optional<uint64_t> AuditLog::admit(uid_t uid, TimePoint now) {
-    Window& window = window_for(uid, now);
+std::optional<uint64_t> AuditLog::admit(WindowKey key, TimePoint now) {
+    Window& window = window_for(key, now);
     if (ended(window, now)) {
         window.start = now;
         window.written = 0;
     }
-    if (window.written >= limit_.burst) {
+    const uint32_t burst = key.kind == Kind::Denial ? limit_.burst : limit_.session_burst;
+    if (window.written >= burst) {
         ++window.suppressed;
         ++suppressed_total_;
         return std::nullopt;
@@ -157,11 +161,12 @@ std::optional<uint64_t> AuditLog::admit(uid_t uid, TimePoint now) {
 // suppressed count are forgotten: a new window for such a uid would start from nothing anyway.
 // If that frees nothing, the newcomer shares one overflow window with every other uid that found
 // the map full, so their denials together still reach the journal at the configured rate.
-AuditLog::Window& AuditLog::window_for(uid_t uid, TimePoint now) {
-    if (auto it = windows_.find(uid); it != windows_.end()) return it->second;
-    if (windows_.size() >= kMaxTrackedUids) prune(now);
-    if (windows_.size() >= kMaxTrackedUids) return overflow_;
-    return windows_.emplace(uid, Window{.start = now}).first->second;
+AuditLog::Window& AuditLog::window_for(WindowKey key, TimePoint now) {
+    if (auto it = windows_.find(key); it != windows_.end()) return it->second;
+    if (windows_.size() >= kMaxTrackedWindows) prune(now);
+    if (windows_.size() >= kMaxTrackedWindows)
+        return key.kind == Kind::Denial ? denial_overflow_ : session_overflow_;
+    return windows_.emplace(key, Window{.start = now}).first->second;
 }
 
 // Scanning a full map on every denial from a new uid would make a flood quadratic, so a scan also

@@ -1,9 +1,10 @@
 #pragma once
 // The audit trail (docs/policy.md, "Audit"): every denied request and every session opened and
 // closed becomes one structured log entry, to the journal (sd_journal_send) or, without a journal,
-// to stderr as key=value fields. A client that floods teed with denied requests cannot flood the
-// journal: denials are rate limited per client uid, and what was dropped is counted in the next
-// entry that gets through.
+// to stderr as key=value fields. A client cannot flood the journal (and so push other users'
+// entries past journald's per-unit limit): denials, and sessions opened and closed, are rate
+// limited per client uid, each kind in a window of its own, and what was dropped is counted in
+// the next entry of that kind that gets through. Policy reloads (root only) are never dropped.
 //
 //   AuditLog audit;  // owned by the manager; used on the loop thread only
 //   audit.record({.event = AuditEvent::SessionDenied, .client = who, .device = "tee0",
@@ -12,6 +13,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -50,12 +52,14 @@ struct AuditRecord {
     std::string reason;   // TEED_REASON: the error message the client got, for denials
 };
 
-// Rate limiting of denials per uid: at most `burst` entries per `interval`. A window is fixed: it
-// starts at the uid's first denial after its previous window ended. A burst of 0 writes no denial
-// at all (they are still counted in suppressed_total()).
+// Rate limiting per uid: at most `burst` denials and `session_burst` session entries (opened and
+// closed together) per `interval`. A window is fixed: it starts at the uid's first entry of its
+// kind after its previous window ended. A burst of 0 writes no entry of that kind at all (they
+// are still counted in suppressed_total()).
 struct AuditRateLimit {
     std::chrono::steady_clock::duration interval = std::chrono::seconds(10);
     uint32_t burst = 20;
+    uint32_t session_burst = 60;
 };
 
 class AuditLog {
@@ -68,20 +72,26 @@ public:
     AuditLog();  // the real clock; sends through common/log.h
     AuditLog(AuditRateLimit limit, Clock clock, Sink sink);
 
-    // Opened, closed and reload entries are never dropped. Denials past the uid's rate are
-    // dropped and counted; the next denial entry of that uid that is written carries
-    // TEED_SUPPRESSED=<count> and says so in its message.
+    // Reload entries are never dropped. Denials and session entries past the uid's rate for
+    // their kind are dropped and counted; the next entry of that uid and kind that is written
+    // carries TEED_SUPPRESSED=<count> and says so in its message.
     void record(const AuditRecord& record);
 
     uint64_t suppressed_total() const { return suppressed_total_; }
 
-    // At most this many uids have a window of their own; the others share one (window_for() in
-    // audit.cpp says why).
-    static constexpr size_t kMaxTrackedUids = 1024;
-    size_t tracked_uids() const { return windows_.size(); }
+    // At most this many (uid, kind) windows exist; the others share one per kind (window_for()
+    // in audit.cpp says why).
+    static constexpr size_t kMaxTrackedWindows = 1024;
+    size_t tracked_windows() const { return windows_.size(); }
 
 private:
     using TimePoint = std::chrono::steady_clock::time_point;
+    enum class Kind { Denial, Session };
+    struct WindowKey {
+        uid_t uid;
+        Kind kind;
+        auto operator<=>(const WindowKey&) const = default;
+    };
     struct Window {
         TimePoint start;
         uint32_t written = 0;
@@ -89,16 +99,17 @@ private:
     };
 
     // The count of entries suppressed before this one, or nothing when this one is dropped.
-    std::optional<uint64_t> admit(uid_t uid, TimePoint now);
-    Window& window_for(uid_t uid, TimePoint now);
+    std::optional<uint64_t> admit(WindowKey key, TimePoint now);
+    Window& window_for(WindowKey key, TimePoint now);
     void prune(TimePoint now);
     bool ended(const Window& window, TimePoint now) const;
 
     AuditRateLimit limit_;
     Clock clock_;
     Sink sink_;
-    std::map<uid_t, Window> windows_;
-    Window overflow_;       // shared by the uids that found the map full
+    std::map<WindowKey, Window> windows_;
+    Window denial_overflow_;   // shared by the uids that found the map full
+    Window session_overflow_;
     TimePoint next_prune_;  // no window can be pruned before this
     uint64_t suppressed_total_ = 0;
 };

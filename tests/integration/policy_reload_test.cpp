@@ -255,10 +255,39 @@ TEST_F(Audit, RateLimitsAFloodOfDenialsFromOneClientAndCountsWhatItDrops) {
         EXPECT_EQ(written, kAuditBurst);
         EXPECT_EQ(suppressed, static_cast<uint64_t>(kFlood - kAuditBurst));
     }
-    // Entries that are not denials are never dropped.
+    // Sessions have a window of their own: the flood of denials does not silence them.
     Outcome opened = client->ask(std::string("open ") + kEcho);
     ASSERT_TRUE(opened.ok()) << opened.describe();
     EXPECT_EQ(audit_lines({"TEED_EVENT=session-opened", member_uid_field()}).size(), 1u);
+    EXPECT_EQ(client->quit(), 0);
+}
+
+// A member opening and closing sessions in a loop: 60 session entries per window are written,
+// the rest counted, and the uid's denials still get through.
+TEST_F(Audit, RateLimitsAFloodOfSessionsFromOneClientApartFromItsDenials) {
+    constexpr int kSessions = 100;
+    constexpr uint64_t kSessionBurst = 60;  // daemon/audit.h: AuditRateLimit::session_burst
+    write(denying_hello());
+    ASSERT_TRUE(root_->reload_policy().ok());
+    auto client = member_client();
+    auto started = Clock::now();
+    for (int i = 0; i < kSessions; ++i) {
+        Outcome opened = client->ask(std::string("open ") + kEcho);
+        ASSERT_TRUE(opened.ok()) << opened.describe();
+        ASSERT_TRUE(client->ask("close " + opened.value).ok());
+    }
+    auto took = Clock::now() - started;
+    Outcome denied = client->ask(std::string("open ") + kHello);
+    ASSERT_EQ(denied.error, kAccessDenied) << denied.describe();
+
+    auto opened = audit_lines({"TEED_EVENT=session-opened", member_uid_field()}).size();
+    auto closed = audit_lines({"TEED_EVENT=session-closed", member_uid_field()}).size();
+    uint64_t suppressed = root_->statistics()["audit_suppressed"];
+    EXPECT_EQ(opened + closed + suppressed, 2u * kSessions) << "every entry is written or counted";
+    auto windows = static_cast<uint64_t>(took / kAuditInterval) + 1;
+    EXPECT_LE(opened + closed, kSessionBurst * windows) << teed_->log();
+    EXPECT_EQ(audit_lines({"TEED_EVENT=session-denied", member_uid_field()}).size(), 1u)
+        << "the session flood does not silence the uid's denials";
     EXPECT_EQ(client->quit(), 0);
 }
 

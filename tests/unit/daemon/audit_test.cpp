@@ -24,7 +24,7 @@ struct Entry {
 
 class AnAuditLog : public testing::Test {
 protected:
-    static constexpr AuditRateLimit kLimit{.interval = 10s, .burst = 3};
+    static constexpr AuditRateLimit kLimit{.interval = 10s, .burst = 3, .session_burst = 4};
 
     AuditLog make(AuditRateLimit limit = kLimit) {
         return AuditLog(
@@ -125,15 +125,34 @@ TEST_F(AnAuditLog, DescribesARequestDenial) {
     EXPECT_EQ(entries_[0].fields.at("TEED_DECISION"), "deny");
 }
 
-TEST_F(AnAuditLog, NeverDropsOpenedClosedOrReload) {
+TEST_F(AnAuditLog, NeverDropsAReload) {
     auto audit = make();
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 100; ++i)
+        audit.record({.event = AuditEvent::PolicyReloaded, .client = client(0)});
+    EXPECT_EQ(entries_.size(), 100u);
+    EXPECT_EQ(audit.suppressed_total(), 0u);
+}
+
+// A client opening and closing sessions in a loop cannot flood the journal either: sessions have
+// a window per uid of their own, so the flood does not silence that uid's denials (or the
+// reverse), and the next session entry says how many were dropped.
+TEST_F(AnAuditLog, RateLimitsSessionsPerUidApartFromDenials) {
+    auto audit = make();
+    for (int i = 0; i < 10; ++i) {
         audit.record({.event = AuditEvent::SessionOpened, .client = client(1001)});
         audit.record({.event = AuditEvent::SessionClosed, .client = client(1001)});
-        audit.record({.event = AuditEvent::PolicyReloaded, .client = client(1001)});
     }
-    EXPECT_EQ(entries_.size(), 300u);
-    EXPECT_EQ(audit.suppressed_total(), 0u);
+    EXPECT_EQ(entries_.size(), kLimit.session_burst);
+    EXPECT_EQ(audit.suppressed_total(), 20u - kLimit.session_burst);
+    audit.record(denial(1001));
+    EXPECT_EQ(entries_.size(), kLimit.session_burst + 1) << "denials are counted apart";
+    audit.record({.event = AuditEvent::SessionOpened, .client = client(1002)});
+    EXPECT_EQ(entries_.size(), kLimit.session_burst + 2) << "another uid has its own window";
+
+    now_ += kLimit.interval;
+    audit.record({.event = AuditEvent::SessionOpened, .client = client(1001)});
+    EXPECT_EQ(entries_.back().fields.at("TEED_SUPPRESSED"), "16");
+    EXPECT_EQ(entries_.back().fields.at("TEED_EVENT"), "session-opened");
 }
 
 TEST_F(AnAuditLog, DropsTheDenialOnePastTheBurst) {
@@ -186,22 +205,22 @@ TEST_F(AnAuditLog, StaysBoundedUnderAFloodFromManyUids) {
     constexpr uid_t kUids = 100'000;
     for (uid_t uid = 10'000; uid < 10'000 + kUids; ++uid) {
         audit.record(denial(uid));
-        ASSERT_LE(audit.tracked_uids(), AuditLog::kMaxTrackedUids);
+        ASSERT_LE(audit.tracked_windows(), AuditLog::kMaxTrackedWindows);
     }
     // One entry for each uid with a window, then the shared overflow window's burst.
-    EXPECT_EQ(entries_.size(), AuditLog::kMaxTrackedUids + kLimit.burst);
+    EXPECT_EQ(entries_.size(), AuditLog::kMaxTrackedWindows + kLimit.burst);
     EXPECT_EQ(audit.suppressed_total(), kUids - entries_.size());
 }
 
 TEST_F(AnAuditLog, ForgetsEndedWindowsToMakeRoom) {
     auto audit = make();
-    for (uid_t uid = 0; uid < AuditLog::kMaxTrackedUids; ++uid) audit.record(denial(20'000 + uid));
+    for (uid_t uid = 0; uid < AuditLog::kMaxTrackedWindows; ++uid) audit.record(denial(20'000 + uid));
     now_ += kLimit.interval;
     for (uid_t uid = 0; uid < 5'000; ++uid) {
         audit.record(denial(40'000 + uid));
         if (uid % 500 == 0) now_ += kLimit.interval;
     }
-    EXPECT_LE(audit.tracked_uids(), AuditLog::kMaxTrackedUids);
+    EXPECT_LE(audit.tracked_windows(), AuditLog::kMaxTrackedWindows);
     // Each ended window made room again, so no new uid had to share the overflow window.
     EXPECT_EQ(audit.suppressed_total(), 0u);
 }
@@ -209,9 +228,9 @@ TEST_F(AnAuditLog, ForgetsEndedWindowsToMakeRoom) {
 TEST_F(AnAuditLog, KeepsAWindowThatStillOwesACount) {
     auto audit = make();
     for (uint32_t i = 0; i < kLimit.burst + 4; ++i) audit.record(denial(1001));
-    for (uid_t uid = 0; uid < AuditLog::kMaxTrackedUids; ++uid) audit.record(denial(50'000 + uid));
+    for (uid_t uid = 0; uid < AuditLog::kMaxTrackedWindows; ++uid) audit.record(denial(50'000 + uid));
     now_ += kLimit.interval;
-    for (uid_t uid = 0; uid < 2 * AuditLog::kMaxTrackedUids; ++uid)
+    for (uid_t uid = 0; uid < 2 * AuditLog::kMaxTrackedWindows; ++uid)
         audit.record(denial(60'000 + uid));
     audit.record(denial(1001));
     EXPECT_EQ(entries_.back().fields.at("TEED_CLIENT_UID"), "1001");
