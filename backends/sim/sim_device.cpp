@@ -120,6 +120,10 @@ private:
     }
 
     bool owns_session(uint32_t session) const;
+    // The supplicant device's tee_driver_ops (optee_supp_ops) have no open_session,
+    // invoke_func, cancel_req or close_session: the core answers EINVAL before reading any
+    // argument.
+    Result<void> require_client_device(const char* ioctl) const;
     sim::ParamRules param_rules() const {
         return {.shms = node_->shms, .context = id_, .memref_null = node_->options.memref_null};
     }
@@ -172,7 +176,13 @@ Result<UniqueFd> SimContext::shm_register(tee_ioctl_shm_register_data& data) {
     return std::move(shm.fd);
 }
 
+Result<void> SimContext::require_client_device(const char* ioctl) const {
+    if (privileged_) return ErrnoError(EINVAL) << ioctl << " on the supplicant device";
+    return {};
+}
+
 Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
+    TEED_TRY(require_client_device("OPEN_SESSION"));
     tee_ioctl_open_session_arg arg{};
     auto call = TEED_TRY(read_user_call(buf, arg));
     auto& [base, uparams, params] = call;
@@ -205,6 +215,7 @@ Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
 }
 
 Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
+    TEED_TRY(require_client_device("INVOKE"));
     tee_ioctl_invoke_arg arg{};
     auto call = TEED_TRY(read_user_call(buf, arg));
     auto& [base, uparams, params] = call;
@@ -225,6 +236,7 @@ Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
 }
 
 Result<void> SimContext::cancel(const tee_ioctl_cancel_arg& arg) {
+    TEED_TRY(require_client_device("CANCEL"));
     // optee_cancel_req() looks the session up in the context's list; a pending open (session 0)
     // is never found there, so it cannot be cancelled through the OP-TEE driver.
     if (!owns_session(arg.session))
@@ -234,6 +246,8 @@ Result<void> SimContext::cancel(const tee_ioctl_cancel_arg& arg) {
 }
 
 Result<void> SimContext::close_session(const tee_ioctl_close_session_arg& arg) {
+    TEED_TRY(require_client_device("CLOSE_SESSION"));
+    // optee_close_session(): a session not in the context's list is EINVAL.
     {
         std::lock_guard lock(mutex_);
         if (sessions_.erase(arg.session) == 0)

@@ -54,17 +54,30 @@ tee_ioctl_param to_supplicant(const QueuedParam& param) {
     return out;
 }
 
-// params_from_supp(): the three words of the union a sent param fills. A memref fills only its
-// size (the shm pointer and offset are cleared), anything but a value or memref nothing.
+// params_from_supp(): the three words of the kernel's param union (value a, b, c; memref
+// shm_offs, size, shm) that a sent param fills. Only VALUE_OUTPUT/INOUT carry values and only
+// MEMREF_OUTPUT/INOUT a size, in the second word; any other type leaves the words zero (6.18's
+// UBUF_OUTPUT/INOUT would carry address and size; 6.1 knows no such type).
 std::array<uint64_t, 3> from_supplicant(const tee_ioctl_param& sent) {
-    const uint64_t type = sent.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
-    if (tee_param_type_is_value(type)) return {sent.a, sent.b, sent.c};
-    if (tee_param_type_is_memref(type)) return {0, 0, sent.b};
-    return {0, 0, 0};
+    switch (sent.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) {
+        case TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT:
+        case TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT:
+            return {sent.a, sent.b, sent.c};
+        case TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT:
+        case TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT:
+            return {0, sent.b, 0};
+        default:
+            return {0, 0, 0};
+    }
 }
 
+// How tee_ioctl_supp_recv() and tee_ioctl_supp_send() check buf_len against num_params: RECV
+// wants exactly the params, SEND at least room for them.
+enum class ArgLength { Exact, AtLeast };
+
 // The argument of RECV or SEND, as tee_ioctl_supp_recv/send check it before the driver runs.
-Result<uint8_t*> supplicant_arg(const tee_ioctl_buf_data& buf, uint32_t& ret_num_params) {
+Result<uint8_t*> supplicant_arg(const tee_ioctl_buf_data& buf, ArgLength rule,
+                                uint32_t& ret_num_params) {
     constexpr size_t header = sizeof(tee_iocl_supp_recv_arg);
     if (buf.buf_len > TEE_MAX_ARG_SIZE || buf.buf_len < header)
         return ErrnoError(EINVAL) << "argument of " << buf.buf_len << " bytes";
@@ -72,8 +85,9 @@ Result<uint8_t*> supplicant_arg(const tee_ioctl_buf_data& buf, uint32_t& ret_num
     auto* base = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(buf.buf_ptr));
     uint32_t num_params = 0;
     std::memcpy(&num_params, base + offsetof(tee_iocl_supp_recv_arg, num_params), sizeof(num_params));
-    if (header + uint64_t{num_params} * sizeof(tee_ioctl_param) != buf.buf_len)
-        return ErrnoError(EINVAL) << num_params << " params do not fill " << buf.buf_len << " bytes";
+    const uint64_t needed = header + uint64_t{num_params} * sizeof(tee_ioctl_param);
+    if (rule == ArgLength::Exact ? needed != buf.buf_len : needed > buf.buf_len)
+        return ErrnoError(EINVAL) << num_params << " params do not fit " << buf.buf_len << " bytes";
     for (uint32_t i = 0; i < num_params; ++i) {
         tee_ioctl_param param = read_param(base + header, i);
         if ((param.attr & ~uint64_t{TEE_IOCTL_PARAM_ATTR_MASK}) != 0)
@@ -194,7 +208,7 @@ void SupplicantQueue::detach(ContextId context) {
 
 Result<void> SupplicantQueue::receive(const tee_ioctl_buf_data& buf) {
     uint32_t num_params = 0;
-    uint8_t* base = TEED_TRY(supplicant_arg(buf, num_params));
+    uint8_t* base = TEED_TRY(supplicant_arg(buf, ArgLength::Exact, num_params));
     uint8_t* uparams = base + sizeof(tee_iocl_supp_recv_arg);
     // supp_check_recv_params(): at least one param, all NONE, the first optionally META.
     if (num_params == 0) return ErrnoError(EINVAL) << "SUPPL_RECV with no params";
@@ -253,25 +267,26 @@ std::shared_ptr<SupplicantQueue::Request> SupplicantQueue::pop_for(uint32_t room
 
 Result<void> SupplicantQueue::send(const tee_ioctl_buf_data& buf) {
     uint32_t num_params = 0;
-    uint8_t* base = TEED_TRY(supplicant_arg(buf, num_params));
+    uint8_t* base = TEED_TRY(supplicant_arg(buf, ArgLength::AtLeast, num_params));
     const uint8_t* uparams = base + sizeof(tee_iocl_supp_send_arg);
     uint32_t ret = 0;
     std::memcpy(&ret, base + offsetof(tee_iocl_supp_send_arg, ret), sizeof(ret));
 
     std::lock_guard lock(mutex_);
-    // supp_pop_req(): the id comes from the meta param unless a synchronous request is out.
+    // supp_pop_req(): at least one param in either mode; the id comes from the meta param
+    // unless a synchronous request is out.
+    if (num_params < 1) return ErrnoError(EINVAL) << "SUPPL_SEND with no params";
     uint32_t num_meta = 0;
-    uint64_t id = 0;
+    uint32_t id = 0;
     if (!synchronous_id_) {
-        if (num_params < 1) return ErrnoError(EINVAL) << "SUPPL_SEND with no params";
         tee_ioctl_param meta = read_param(uparams, 0);
         if (meta.attr != kMetaAttr) return ErrnoError(EINVAL) << "SUPPL_SEND without a meta param";
-        id = meta.a;
+        id = static_cast<uint32_t>(meta.a);  // the kernel's id is an int: the low 32 bits
         num_meta = 1;
     } else {
         id = *synchronous_id_;
     }
-    auto it = id <= UINT32_MAX ? taken_.find(static_cast<uint32_t>(id)) : taken_.end();
+    auto it = taken_.find(id);
     if (it == taken_.end()) return ErrnoError(ENOENT) << "no request with id " << id;
     std::shared_ptr<Request> request = it->second;
     if (num_params - num_meta != request->params.size())
@@ -292,7 +307,7 @@ Result<void> SupplicantQueue::send(const tee_ioctl_buf_data& buf) {
             param.c = words[2];
         } else if (type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT ||
                    type == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT) {
-            param.b = words[2];
+            param.b = words[1];  // u.memref.size
         }
     }
     request->ret = ret;

@@ -136,18 +136,86 @@ TEST_F(SimSupplicantDeviceTest, AsynchronousRequestCarriesItsIdAndParams) {
 }
 
 TEST_F(SimSupplicantDeviceTest, OutputsFollowTheRequestsTypesNotTheAnswers) {
-    std::vector<sim::RpcParam> params{sim::RpcParam::value(kValueOut)};
+    std::vector<sim::RpcParam> params{sim::RpcParam::value(kValueOut),
+                                      sim::RpcParam::memref(kMemrefOut, nullptr, 0, 64)};
     auto answered = send_request(9, params);
     auto arg = async_recv_arg();
     ASSERT_EQ(err(supplicant_->supp_recv(arg.buf())), 0);
-    SuppArg reply(2);
+    SuppArg reply(3);
     reply.param(0) = arg.param(0);
-    reply.param(1) = {.attr = kMemrefOut, .a = 1, .b = 77, .c = 3};  // the kernel's union overlay
+    // params_from_supp() fills the kernel's union (value a, b, c; memref shm_offs, size, shm):
+    // a memref answer only its size, the second word; a value answer all three.
+    reply.param(1) = {.attr = kMemrefOut, .a = 1, .b = 77, .c = 3};
+    reply.param(2) = {.attr = kValueInout, .a = 5, .b = 6, .c = 7};
+    ASSERT_EQ(err(supplicant_->supp_send(reply.buf())), 0);
+    answered.get();
+    EXPECT_EQ(params[0].a, 0u);
+    EXPECT_EQ(params[0].b, 77u);
+    EXPECT_EQ(params[0].c, 0u);
+    EXPECT_EQ(params[1].size, 6u) << "a memref request takes the second word";
+}
+
+TEST_F(SimSupplicantDeviceTest, AnswersOfInputTypesCarryNothingBack) {
+    std::vector<sim::RpcParam> params{sim::RpcParam::value(kValueOut, 1, 2, 3),
+                                      sim::RpcParam::memref(kMemrefOut, nullptr, 0, 64)};
+    auto answered = send_request(9, params);
+    auto arg = async_recv_arg();
+    ASSERT_EQ(err(supplicant_->supp_recv(arg.buf())), 0);
+    SuppArg reply(3);
+    reply.param(0) = arg.param(0);
+    // params_from_supp() copies only OUTPUT and INOUT types; anything else arrives as zeros.
+    reply.param(1) = {.attr = kValueIn, .a = 11, .b = 12, .c = 13};
+    reply.param(2) = {.attr = kMemrefIn, .a = 0, .b = 32, .c = 0};
     ASSERT_EQ(err(supplicant_->supp_send(reply.buf())), 0);
     answered.get();
     EXPECT_EQ(params[0].a, 0u);
     EXPECT_EQ(params[0].b, 0u);
-    EXPECT_EQ(params[0].c, 77u);
+    EXPECT_EQ(params[0].c, 0u);
+    EXPECT_EQ(params[1].size, 0u);
+}
+
+TEST_F(SimSupplicantDeviceTest, SendAcceptsAnArgumentLongerThanItsParams) {
+    std::vector<sim::RpcParam> params{sim::RpcParam::value(kValueOut)};
+    auto answered = send_request(9, params);
+    auto arg = async_recv_arg();
+    ASSERT_EQ(err(supplicant_->supp_recv(arg.buf())), 0);
+    // tee_ioctl_supp_send() wants room for num_params, not an exact fit (RECV wants one).
+    SuppArg reply(5);
+    reply.header().num_params = 2;
+    reply.param(0) = arg.param(0);
+    reply.param(1) = {.attr = kValueOut, .a = 4, .b = 0, .c = 0};
+    ASSERT_EQ(err(supplicant_->supp_send(reply.buf())), 0);
+    EXPECT_EQ(answered.get(), gp::kSuccess);
+    EXPECT_EQ(params[0].a, 4u);
+    SuppArg short_reply(1);
+    short_reply.header().num_params = 2;
+    EXPECT_EQ(err(supplicant_->supp_send(short_reply.buf())), EINVAL);
+}
+
+TEST_F(SimSupplicantDeviceTest, SendTakesTheLowThirtyTwoBitsOfTheMetaId) {
+    std::vector<sim::RpcParam> params{sim::RpcParam::value(kValueIn)};
+    auto answered = send_request(0, params);
+    auto arg = async_recv_arg();
+    ASSERT_EQ(err(supplicant_->supp_recv(arg.buf())), 0);
+    SuppArg reply(2);
+    // supp_pop_req() reads the id into an int.
+    reply.param(0) = {.attr = kValueInout | kMeta, .a = arg.param(0).a | (7ull << 32), .b = 0,
+                      .c = 0};
+    ASSERT_EQ(err(supplicant_->supp_send(reply.buf())), 0);
+    EXPECT_EQ(answered.get(), gp::kSuccess);
+}
+
+TEST_F(SimSupplicantDeviceTest, SendWithoutParamsIsRefusedInSynchronousModeToo) {
+    std::vector<sim::RpcParam> params;
+    auto answered = send_request(0, params);
+    ASSERT_TRUE(eventually([&] { return node().pending_supplicant_requests() == 1; }));
+    SuppArg sync(1);  // no meta param: synchronous; the request has no params
+    ASSERT_EQ(err(supplicant_->supp_recv(sync.buf())), 0);
+    EXPECT_EQ(sync.header().num_params, 0u);
+    SuppArg none(0);
+    EXPECT_EQ(err(supplicant_->supp_send(none.buf())), EINVAL) << "supp_pop_req(): !num_params";
+    supplicant_.reset();
+    EXPECT_EQ(answered.get(), gp::kErrorCommunication);
 }
 
 TEST_F(SimSupplicantDeviceTest, SendNamesAKnownRequestWithTheRightParamCount) {
@@ -174,15 +242,30 @@ TEST_F(SimSupplicantDeviceTest, SendNamesAKnownRequestWithTheRightParamCount) {
     EXPECT_EQ(err(supplicant_->supp_send(right.buf())), ENOENT) << "answered only once";
 }
 
-TEST_F(SimSupplicantDeviceTest, ReceiveRefusesARequestThatDoesNotFit) {
-    std::vector<sim::RpcParam> params(4, sim::RpcParam::value(kValueIn));
+TEST_F(SimSupplicantDeviceTest, ReceiveRefusesARequestThatDoesNotFitAndKeepsItQueued) {
+    std::vector<sim::RpcParam> params(4, sim::RpcParam::value(kValueIn, 9));
     auto answered = send_request(0, params);
     ASSERT_TRUE(eventually([&] { return node().pending_supplicant_requests() == 1; }));
     SuppArg small(4);  // meta + 3: no room for 4 params
     small.param(0).attr = kMeta;
     EXPECT_EQ(err(supplicant_->supp_recv(small.buf())), EINVAL);
+    // supp_pop_entry() left it at the head of the queue: a big enough RECV takes it.
+    auto arg = async_recv_arg();
+    ASSERT_EQ(err(supplicant_->supp_recv(arg.buf())), 0);
+    EXPECT_EQ(arg.header().num_params, 5u);
+    EXPECT_EQ(arg.param(4).a, 9u);
     supplicant_.reset();
     EXPECT_EQ(answered.get(), gp::kErrorCommunication);
+}
+
+TEST_F(SimSupplicantDeviceTest, SupplicantDeviceRefusesSessionCalls) {
+    // optee_supp_ops have no open_session, invoke_func, cancel_req or close_session.
+    OpenArg open = open_arg(kHelloWorld);
+    EXPECT_EQ(err(supplicant_->open_session(open.buf())), EINVAL);
+    InvokeArg invoke = invoke_arg(1, 0, 0);
+    EXPECT_EQ(err(supplicant_->invoke(invoke.buf())), EINVAL);
+    EXPECT_EQ(err(supplicant_->cancel({.cancel_id = 0, .session = 1})), EINVAL);
+    EXPECT_EQ(err(supplicant_->close_session({.session = 1})), EINVAL);
 }
 
 TEST_F(SimSupplicantDeviceTest, SynchronousModeAllowsOneRequestAtATime) {
