@@ -92,7 +92,7 @@ Result<std::vector<KernelParam>> params_from_user(const uint8_t* uparams, uint32
     return params;
 }
 
-Result<TaParams> to_ta_params(const std::vector<KernelParam>& params) {
+Result<TaParams> to_ta_params(const std::vector<KernelParam>& params, ShmTransport transport) {
     TaParams ta{};
     for (size_t n = 0; n < params.size(); ++n) {
         const KernelParam& p = params[n];
@@ -101,6 +101,10 @@ Result<TaParams> to_ta_params(const std::vector<KernelParam>& params) {
             !tee_param_type_is_memref(p.attr))
             return ErrnoError(EINVAL)
                    << "param attr " << hex(p.attr) << " cannot be passed to OP-TEE";
+        if (p.shm && driver_needs_offset_inside(transport, p.shm->registered()) &&
+            p.a >= p.shm->size())
+            return ErrnoError(EINVAL) << "memref at offset " << p.a << " of a static-pool shm of "
+                                      << p.shm->size() << " bytes";
         if (n >= ta.size()) continue;  // counted, not passed: the secure world refuses > 4
         TaParam& t = ta[n];
         t.type = static_cast<uint32_t>(p.attr);

@@ -83,15 +83,20 @@ public:
     // TEEC_ERROR_COMMUNICATION when the supplicant closed its device before answering, or
     // when the node has no supplicant device at all.
     virtual uint32_t call(uint32_t command, std::span<RpcParam> params) = 0;
-    // OPTEE_RPC_CMD_SHM_ALLOC of type APPL: null with `ret_code` set when the supplicant refused
-    // or answered an id that is not a buffer of its own context of at least `size` bytes.
+    // OPTEE_RPC_CMD_SHM_ALLOC of type APPL: null with `ret_code` set (OUT_OF_MEMORY) when the
+    // supplicant refused, answered an id that is not a buffer of its own context of at least
+    // `size` bytes, or a buffer the driver flavour cannot hand to OP-TEE (driver_flavour.h).
     virtual std::unique_ptr<RpcSharedBuffer> allocate(size_t size, uint32_t& ret_code) = 0;
     // OPTEE_RPC_CMD_SHM_FREE; RpcSharedBuffer's destructor calls it.
     virtual void free(int32_t shm_id) = 0;
 };
 
 inline RpcSharedBuffer::~RpcSharedBuffer() {
-    rpc_.free(shm_->id());
+    // optee_rpc_cmd_free_suppl() drops the driver's reference before it asks the supplicant to
+    // free the buffer, so that the supplicant's own close is the last one.
+    const int32_t id = shm_->id();
+    shm_.reset();
+    rpc_.free(id);
 }
 
 }  // namespace teed::sim

@@ -183,6 +183,7 @@ Result<NewShm> ShmTable::register_memory(ContextId owner, uint64_t addr, uint64_
     Created files = TEED_TRY(create_memfd("teed-sim-reg", 0));
     shm->data_ = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(addr));
     shm->size_ = length;
+    shm->registered_ = true;
     shm->own_fd_ = std::move(files.own);
     shm->dev_ = files.dev;
     shm->ino_ = files.ino;
@@ -250,7 +251,9 @@ void ShmTable::sweep_if(bool all, ContextId owner) {
         std::lock_guard lock(mutex_);
         for (auto& shm : suspects) {
             auto it = shms_.find(shm->id_);
-            if (it != shms_.end() && it->second == shm) {
+            // Held by the table and `suspects` only: nobody else can reach it while the lock
+            // is held. Any further holder is a reference the kernel would count too.
+            if (it != shms_.end() && it->second == shm && shm.use_count() == 2) {
                 dead.push_back(std::move(it->second));
                 shms_.erase(it);
             }

@@ -6,7 +6,9 @@
 //   - the fd number handed out still names the same inode (fstat st_dev/st_ino), or else
 //   - /proc/self/maps still holds a mapping of that inode (other than the sim's own).
 // Consequently only this process's fd table and mappings count: a shm whose fd was passed to
-// another process and closed here is freed (the kernel would keep it).
+// another process and closed here is freed (the kernel would keep it). A shm that someone else
+// still holds (an ioctl in progress, the secure world's RPC buffer: the kernel's references from
+// tee_shm_get_from_id()) is never freed, so its id is not handed out again meanwhile.
 
 #include <sys/types.h>
 
@@ -53,6 +55,9 @@ public:
     // Where the TA reads and writes: the sim's own shared mapping, or the caller's registered
     // memory (the kernel pins those pages; the sim runs in the same address space).
     uint8_t* data() const { return data_; }
+    // TEE_IOC_SHM_REGISTER'ed (the caller's pinned pages) rather than TEE_IOC_SHM_ALLOC'ed from
+    // the driver's pool: the driver hands the two to the secure world differently.
+    bool registered() const { return registered_; }
 
 private:
     friend class ShmTable;
@@ -62,6 +67,7 @@ private:
     ContextId owner_ = 0;
     uint64_t size_ = 0;
     uint8_t* data_ = nullptr;
+    bool registered_ = false;
     uint64_t pool_bytes_ = 0;  // returned to the pool on destruction
     void* own_map_ = nullptr;  // the sim's mapping, for allocated shms
     size_t own_map_len_ = 0;

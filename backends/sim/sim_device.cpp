@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/sim/client_identity.h"
+#include "backends/sim/driver_flavour.h"
 #include "backends/sim/kernel_params.h"
 #include "backends/sim/secure_world.h"
 #include "backends/sim/shm_table.h"
@@ -27,12 +28,14 @@ using sim::ContextId;
 struct NodeState {
     NodeState(const SimOptions& opts, bool has_supplicant_device)
         : options(opts),
+          driver(sim::driver_flavour(opts)),
           shms(opts.shm_pool_bytes),
-          supplicant(shms, has_supplicant_device),
+          supplicant(shms, has_supplicant_device, driver.transport),
           world(sim::builtin_trusted_apps(supplicant, instances),
                 has_supplicant_device ? &supplicant : nullptr) {}
 
     const SimOptions options;
+    const sim::DriverFlavour driver;
     sim::ShmTable shms;
     sim::SupplicantQueue supplicant;  // before `world`: TAs hold a reference to it
     sim::TaInstances instances;       // likewise
@@ -124,8 +127,11 @@ private:
     // invoke_func, cancel_req or close_session: the core answers EINVAL before reading any
     // argument.
     Result<void> require_client_device(const char* ioctl) const;
+    // The driver's shm_register op after pinning: optee_shm_register() on the client device,
+    // optee_shm_register_supp() (SMC) or optee_ffa_shm_register() (FF-A) on the supplicant's.
+    Result<void> driver_shm_register(uint64_t length) const;
     sim::ParamRules param_rules() const {
-        return {.shms = node_->shms, .context = id_, .memref_null = node_->options.memref_null};
+        return {.shms = node_->shms, .context = id_, .memref_null = node_->driver.memref_null};
     }
 
     const std::shared_ptr<NodeState> node_;
@@ -151,16 +157,19 @@ SimContext::~SimContext() {
 }
 
 Result<tee_ioctl_version_data> SimContext::version() {
-    const SimOptions& options = node_->options;
+    // optee_get_version() / optee_ffa_get_version(); tee_ioctl_version() adds PRIVILEGED for
+    // the supplicant device (TEE_DESC_PRIVILEGED).
+    const sim::DriverFlavour& driver = node_->driver;
     tee_ioctl_version_data version{
         .impl_id = TEE_IMPL_ID_OPTEE, .impl_caps = TEE_OPTEE_CAP_TZ, .gen_caps = TEE_GEN_CAP_GP};
-    if (options.reg_mem) version.gen_caps |= TEE_GEN_CAP_REG_MEM;
-    if (options.memref_null) version.gen_caps |= TEE_GEN_CAP_MEMREF_NULL;
+    if (driver.reg_mem) version.gen_caps |= TEE_GEN_CAP_REG_MEM;
+    if (driver.memref_null) version.gen_caps |= TEE_GEN_CAP_MEMREF_NULL;
     if (privileged_) version.gen_caps |= TEE_GEN_CAP_PRIVILEGED;
     return version;
 }
 
 Result<UniqueFd> SimContext::shm_alloc(tee_ioctl_shm_alloc_data& data) {
+    // tee_ioctl_shm_alloc(): "Currently no input flags are supported".
     if (data.flags != 0) return ErrnoError(EINVAL) << "shm alloc flags " << data.flags;
     sim::NewShm shm = TEED_TRY(node_->shms.allocate(id_, data.size));
     data.id = shm.id;
@@ -170,10 +179,18 @@ Result<UniqueFd> SimContext::shm_alloc(tee_ioctl_shm_alloc_data& data) {
 
 Result<UniqueFd> SimContext::shm_register(tee_ioctl_shm_register_data& data) {
     if (data.flags != 0) return ErrnoError(EINVAL) << "shm register flags " << data.flags;
-    if (!node_->options.reg_mem) return ErrnoError(EINVAL) << "node cannot register memory";
+    TEED_TRY(driver_shm_register(data.length));
     sim::NewShm shm = TEED_TRY(node_->shms.register_memory(id_, data.addr, data.length));
     data.id = shm.id;
     return std::move(shm.fd);
+}
+
+Result<void> SimContext::driver_shm_register(uint64_t /*length*/) const {
+    // Without dynamic shared memory OP-TEE answers OPTEE_MSG_CMD_REGISTER_SHM with an error
+    // and optee_shm_register() returns EINVAL. The supplicant device's op does not ask OP-TEE.
+    if (!node_->driver.reg_mem && !privileged_)
+        return ErrnoError(EINVAL) << "OP-TEE without dynamic shared memory registers nothing";
+    return {};
 }
 
 Result<void> SimContext::require_client_device(const char* ioctl) const {
@@ -193,7 +210,7 @@ Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
     const sim::TaClient client{
         .login = arg.clnt_login,
         .identity = TEED_TRY(sim::client_identity(arg.clnt_login, arg.clnt_uuid))};
-    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params));
+    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params, node_->driver.transport));
 
     Uuid uuid;
     std::memcpy(uuid.bytes.data(), arg.uuid, uuid.bytes.size());
@@ -221,7 +238,7 @@ Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
     auto& [base, uparams, params] = call;
     if (!owns_session(arg.session))
         return ErrnoError(EINVAL) << "session " << arg.session << " is not open in this context";
-    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params));
+    sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params, node_->driver.transport));
 
     sim::Operation op(arg.cancel_id);
     sim::SwResult result;

@@ -27,12 +27,29 @@ namespace sim {
 class SupplicantRpc;
 }
 
+// The ABI between the simulated OP-TEE driver and its secure world. It decides how shared memory
+// reaches the secure world, and so which buffers the supplicant may answer the secure world's
+// OPTEE_RPC_CMD_SHM_ALLOC with (docs/simulator.md, "Driver flavours").
+enum class SimAbi {
+    // drivers/tee/optee/smc_abi.c as Linux 6.1 has it. With dynamic shared memory (`reg_mem`)
+    // every shm reaches OP-TEE as a list of its pages, which memory allocated from the driver's
+    // pool (TEE_IOC_SHM_ALLOC) does not keep: the supplicant must answer with registered memory.
+    // Without it (`reg_mem` false) all memory comes from the reserved static pool.
+    Smc,
+    // drivers/tee/optee/ffa_abi.c: every shm is shared with the secure world through FF-A and
+    // named by its handle, allocated and registered alike. TEE_GEN_CAP_REG_MEM and
+    // TEE_GEN_CAP_MEMREF_NULL are always reported.
+    FfA,
+};
+
 struct SimOptions {
     std::string name = "simtee0";
     // The node's supplicant device, made by make_simulated_tee().
     std::string supplicant_name = "simteepriv0";
-    // What TEE_IOC_VERSION reports; gen_caps always includes TEE_GEN_CAP_GP.
-    bool reg_mem = true;      // TEE_GEN_CAP_REG_MEM
+    SimAbi abi = SimAbi::Smc;
+    // What TEE_IOC_VERSION reports on the SMC ABI (the FF-A ABI reports both, whatever these
+    // say); gen_caps always includes TEE_GEN_CAP_GP.
+    bool reg_mem = true;      // TEE_GEN_CAP_REG_MEM: OP-TEE has dynamic shared memory
     bool memref_null = true;  // TEE_GEN_CAP_MEMREF_NULL
     // The shared-memory pool of the node, as the OP-TEE driver's pool would limit it.
     uint64_t shm_pool_bytes = 256ull << 20;

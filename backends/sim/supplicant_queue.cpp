@@ -107,8 +107,8 @@ struct SupplicantQueue::Request {
     std::condition_variable completed;
 };
 
-SupplicantQueue::SupplicantQueue(ShmTable& shms, bool has_device)
-    : shms_(shms), has_device_(has_device),
+SupplicantQueue::SupplicantQueue(ShmTable& shms, bool has_device, ShmTransport transport)
+    : shms_(shms), has_device_(has_device), transport_(transport),
       wakeups_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
 
 SupplicantQueue::~SupplicantQueue() = default;
@@ -152,28 +152,37 @@ uint32_t SupplicantQueue::call(uint32_t command, std::span<RpcParam> params) {
 }
 
 std::unique_ptr<RpcSharedBuffer> SupplicantQueue::allocate(size_t size, uint32_t& ret_code) {
+    // Every refusal below reaches the TA as out of memory: the driver answers OP-TEE
+    // TEEC_ERROR_OUT_OF_MEMORY (or a success OP-TEE cannot use) and OP-TEE's
+    // thread_rpc_alloc_payload() returns no buffer.
+    ret_code = gp::kErrorOutOfMemory;
     std::array<RpcParam, 1> params{RpcParam::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
                                                    supplicant::kShmTypeAppl, size, 0)};
-    uint32_t ret = call(supplicant::kCmdShmAlloc, params);
-    if (ret != gp::kSuccess) {
-        // The driver turns any refusal into -ENOMEM, which OP-TEE sees as out of memory.
-        ret_code = gp::kErrorOutOfMemory;
-        return nullptr;
-    }
-    std::shared_ptr<SharedMemory> shm;
-    {
-        std::lock_guard lock(mutex_);
-        if (supplicant_) {
-            shm = shms_.find(*supplicant_,
-                             static_cast<int32_t>(static_cast<uint32_t>(params[0].c)));
-        }
-    }
-    if (!shm || shm->size() < size) {
-        ret_code = gp::kErrorOutOfMemory;
+    // optee_rpc_cmd_alloc_suppl(): any refusal of the supplicant is -ENOMEM; the id it answered
+    // must name a shm of its own context.
+    if (call(supplicant::kCmdShmAlloc, params) != gp::kSuccess) return nullptr;
+    std::shared_ptr<SharedMemory> shm = supplicant_shm(params[0].c);
+    if (!shm) return nullptr;
+    // The driver's reference is dropped again without telling the supplicant: its buffer stays
+    // allocated until it frees it itself.
+    if (!driver_passes_rpc_buffer(transport_, shm->registered())) return nullptr;
+    // get_rpc_alloc_res(): a buffer smaller than asked for fails too, and is not freed.
+    if (shm->size() < size) return nullptr;
+    if (!secure_world_maps_rpc_buffer(transport_, shm->registered())) {
+        const int32_t id = shm->id();
+        shm.reset();  // optee_rpc_cmd_free_suppl() drops the driver's reference first
+        free(id);
         return nullptr;
     }
     ret_code = gp::kSuccess;
     return std::make_unique<RpcSharedBuffer>(*this, std::move(shm));
+}
+
+std::shared_ptr<SharedMemory> SupplicantQueue::supplicant_shm(uint64_t id) const {
+    std::lock_guard lock(mutex_);
+    if (!supplicant_) return nullptr;  // the supplicant went away meanwhile: no context
+    // tee_shm_get_from_id() takes an int: the low 32 bits of the answered value.
+    return shms_.find(*supplicant_, static_cast<int32_t>(static_cast<uint32_t>(id)));
 }
 
 void SupplicantQueue::free(int32_t shm_id) {

@@ -10,10 +10,14 @@
 //     (one request outstanding); mixing them is EINVAL;
 //   - RECV blocks until a request is queued and is interrupted by a signal (EINTR), as
 //     wait_for_completion_interruptible() is;
-//   - SEND finds the request by id (ENOENT if unknown), needs the same param count (EINVAL), and
-//     copies back values and memref sizes according to the request's own param types;
+//   - SEND needs a param (EINVAL), finds the request by id (ENOENT if unknown), needs the same
+//     param count (EINVAL), and copies back values and memref sizes according to the request's
+//     own param types, from the words the answer's types fill;
 //   - closing the supplicant context completes every taken and queued request with
-//     TEEC_ERROR_COMMUNICATION.
+//     TEEC_ERROR_COMMUNICATION;
+//   - the secure world's OPTEE_RPC_CMD_SHM_ALLOC takes only a buffer of the supplicant's own
+//     context that the driver flavour can pass (driver_flavour.h), else the TA is answered
+//     TEEC_ERROR_OUT_OF_MEMORY.
 
 #include <condition_variable>
 #include <cstdint>
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "backends/kernel/tee_uapi.h"
+#include "backends/sim/driver_flavour.h"
 #include "backends/sim/rpc.h"
 #include "backends/sim/shm_table.h"
 #include "common/result.h"
@@ -36,7 +41,8 @@ class SupplicantQueue final : public SupplicantRpc {
 public:
     // `has_device`: whether the node has a supplicant device at all; without one every RPC fails
     // at once with TEEC_ERROR_COMMUNICATION (there is nobody who could ever answer).
-    SupplicantQueue(ShmTable& shms, bool has_device);
+    // `transport`: how the driver hands the supplicant's buffers to the secure world.
+    SupplicantQueue(ShmTable& shms, bool has_device, ShmTransport transport);
     ~SupplicantQueue() override;
     SupplicantQueue(const SupplicantQueue&) = delete;
     SupplicantQueue& operator=(const SupplicantQueue&) = delete;
@@ -61,9 +67,12 @@ private:
                                      Result<void>& ret_error);
     void wake_one_receiver();
     Result<void> wait_for_request();
+    // tee_shm_get_from_id() on the supplicant's context, as optee_rpc_cmd_alloc_suppl() does.
+    std::shared_ptr<SharedMemory> supplicant_shm(uint64_t id) const;
 
     ShmTable& shms_;
     const bool has_device_;
+    const ShmTransport transport_;
     UniqueFd wakeups_;  // an eventfd counting queued requests (the kernel's reqs_c completion)
 
     mutable std::mutex mutex_;

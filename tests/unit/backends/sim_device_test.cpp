@@ -34,6 +34,16 @@ TEST_F(ASimulatedDevice, ReportsOpteeWithItsCapabilities) {
     EXPECT_EQ(bare_version->gen_caps, static_cast<uint32_t>(TEE_GEN_CAP_GP));
 }
 
+TEST_F(ASimulatedDevice, ReportsRegMemAndMemrefNullOnFfaWhateverTheOptionsSay) {
+    // optee_ffa_get_version() sets both unconditionally.
+    auto ffa = make_simulated_node(
+        {.name = "simtee1", .abi = SimAbi::FfA, .reg_mem = false, .memref_null = false});
+    auto version = ffa->open().value()->version();
+    ASSERT_TRUE(version.ok());
+    EXPECT_EQ(version->gen_caps, static_cast<uint32_t>(TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM |
+                                                       TEE_GEN_CAP_MEMREF_NULL));
+}
+
 TEST_F(ASimulatedDevice, IsASimulatedNodeWithItsName) {
     EXPECT_EQ(node_->name(), "simtee0");
     EXPECT_EQ(node_->path(), "sim:simtee0");
@@ -522,7 +532,7 @@ TEST_F(ASimulatedDevice, RefusesToRegisterBadRanges) {
     EXPECT_EQ(sim().live_shm_count(), 0u);
 }
 
-TEST(ASimulatedDeviceWithoutRegMem, RefusesToRegisterMemory) {
+TEST(ASimulatedDeviceWithoutRegMem, RefusesToRegisterMemoryOnTheClientDevice) {
     auto node = make_simulated_node({.reg_mem = false});
     auto ctx = node->open().value();
     std::vector<uint8_t> buffer(32);
@@ -531,6 +541,45 @@ TEST(ASimulatedDeviceWithoutRegMem, RefusesToRegisterMemory) {
     auto fd = ctx->shm_register(data);
     ASSERT_FALSE(fd.ok());
     EXPECT_EQ(fd.error().sys_errno(), EINVAL);
+}
+
+TEST(ASimulatedDeviceWithoutRegMem, RegistersMemoryOnTheSupplicantDevice) {
+    // optee_shm_register_supp() only checks the memory type; it does not ask OP-TEE.
+    SimTee tee = make_simulated_tee({.reg_mem = false});
+    auto supplicant = tee.supplicant->open().value();
+    std::vector<uint8_t> buffer(32);
+    tee_ioctl_shm_register_data data{
+        .addr = reinterpret_cast<uintptr_t>(buffer.data()), .length = 32, .flags = 0, .id = 0};
+    auto fd = supplicant->shm_register(data);
+    ASSERT_TRUE(fd.ok()) << fd.error().message();
+    EXPECT_GT(data.id, 0);
+}
+
+TEST(ASimulatedDeviceWithoutRegMem, RefusesAMemrefStartingAtTheEndOfItsShm) {
+    // A static-pool shm goes by physical address (to_msg_param_tmp_mem()), and tee_shm_get_pa()
+    // refuses an offset at the shm's end, even for a memref of size 0.
+    auto node = make_simulated_node({.reg_mem = false});
+    auto ctx = node->open().value();
+    MappedShm shm(*ctx, kPage);
+    uint32_t session = open_ok(*ctx, kEcho);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = memref(kMemrefIn, shm, kPage, 0);
+    invoke.param(1) = memref(kMemrefOut, shm, 0, 8);
+    EXPECT_EQ(err(ctx->invoke(invoke.buf())), EINVAL);
+    invoke.param(0) = memref(kMemrefIn, shm, kPage - 1, 0);
+    ASSERT_EQ(err(ctx->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kSuccess);
+}
+
+TEST_F(ASimulatedDevice, PassesAMemrefStartingAtTheEndOfADynamicShm) {
+    // Dynamic shms go as registered memory (to_msg_param_reg_mem()): no address to look up.
+    MappedShm shm(*ctx_, kPage);
+    uint32_t session = open_ok(*ctx_, kEcho);
+    InvokeArg invoke = invoke_arg(session, 0, 2);
+    invoke.param(0) = memref(kMemrefIn, shm, kPage, 0);
+    invoke.param(1) = memref(kMemrefOut, shm, 0, 8);
+    ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
+    EXPECT_EQ(invoke.header().ret, gp::kSuccess);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -133,7 +134,52 @@ private:
     uint8_t* data_ = nullptr;
 };
 
-inline tee_ioctl_param memref(uint64_t attr, const MappedShm& shm, uint64_t offset, uint64_t size) {
+// Memory of the test's own (whole pages, zeroed), registered with TEE_IOC_SHM_REGISTER as a
+// client of a device with TEE_GEN_CAP_REG_MEM registers its buffers.
+class RegisteredShm {
+public:
+    RegisteredShm(Device& device, uint64_t length) : length_(length) {
+        const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+        map_length_ = (std::max<uint64_t>(length, 1) + page - 1) / page * page;
+        void* map = ::mmap(nullptr, map_length_, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED) {
+            ADD_FAILURE() << "mmap: " << std::strerror(errno);
+            return;
+        }
+        data_ = static_cast<uint8_t*>(map);
+        tee_ioctl_shm_register_data data{
+            .addr = reinterpret_cast<uintptr_t>(data_), .length = length, .flags = 0, .id = 0};
+        auto fd = device.shm_register(data);
+        if (!fd.ok()) {
+            ADD_FAILURE() << "shm_register: " << fd.error().message();
+            return;
+        }
+        id_ = data.id;
+        fd_ = std::move(fd).value();
+    }
+    ~RegisteredShm() {
+        fd_.reset();  // the registration goes before the pages do
+        if (data_ != nullptr) ::munmap(data_, map_length_);
+    }
+    RegisteredShm(const RegisteredShm&) = delete;
+    RegisteredShm& operator=(const RegisteredShm&) = delete;
+
+    int32_t id() const { return id_; }
+    uint64_t size() const { return length_; }
+    uint8_t* data() const { return data_; }
+    void close_fd() { fd_.reset(); }
+
+private:
+    uint64_t length_ = 0;
+    uint64_t map_length_ = 0;
+    uint8_t* data_ = nullptr;
+    int32_t id_ = 0;
+    UniqueFd fd_;
+};
+
+template <typename Shm>
+tee_ioctl_param memref(uint64_t attr, const Shm& shm, uint64_t offset, uint64_t size) {
     return {.attr = attr, .a = offset, .b = size, .c = static_cast<uint64_t>(shm.id())};
 }
 
