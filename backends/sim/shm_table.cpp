@@ -9,7 +9,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <string>
+#include <utility>
 
 namespace teed::sim {
 namespace {
@@ -99,20 +101,19 @@ Result<Created> create_memfd(const char* name, uint64_t size) {
     return out;
 }
 
-// Whether [addr, addr + length) lies in writable mappings of this process, as pinning the
-// pages for writing requires.
-Result<bool> writable_range(uint64_t addr, uint64_t length) {
-    uint64_t end = 0;
-    if (__builtin_add_overflow(addr, length, &end)) return false;
-    std::vector<Mapping> maps = TEED_TRY(read_mappings());
-    uint64_t cursor = addr & ~(page_size() - 1);
-    for (const Mapping& m : maps) {
-        if (cursor >= end) break;
-        if (m.end <= cursor) continue;
-        if (m.start > cursor || !m.writable) return false;
-        cursor = m.end;
-    }
-    return cursor >= end;
+// Two fds of one pipe: an inode of the registration's own for the liveness check, which
+// mmap() refuses as tee_shm_fop_mmap() refuses registered memory (ENODEV here, EINVAL there).
+Result<Created> create_pipe() {
+    int fds[2] = {-1, -1};
+    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError() << "pipe2";
+    Created out;
+    out.own = UniqueFd(fds[0]);
+    out.handed = UniqueFd(fds[1]);
+    struct stat st {};
+    if (::fstat(out.own.get(), &st) != 0) return ErrnoError() << "fstat registration fd";
+    out.dev = st.st_dev;
+    out.ino = st.st_ino;
+    return out;
 }
 
 }  // namespace
@@ -139,15 +140,19 @@ SharedMemory::~SharedMemory() {
     if (pool_ && pool_bytes_ != 0) pool_->release(pool_bytes_);
 }
 
-ShmTable::ShmTable(uint64_t pool_bytes) : pool_(std::make_shared<ShmPool>(pool_bytes)) {}
+ShmTable::ShmTable(uint64_t pool_bytes, uint64_t max_alloc_bytes)
+    : pool_(std::make_shared<ShmPool>(pool_bytes)), max_alloc_bytes_(max_alloc_bytes) {}
 
 ShmTable::~ShmTable() = default;
 
 Result<NewShm> ShmTable::allocate(ContextId owner, uint64_t size) {
-    if (size == 0) return ErrnoError(EINVAL) << "shm size 0";
+    // tee_shm_alloc_user_buf() does not check the size; the pools fail 0 pages with -ENOMEM
+    // (alloc_pages() of get_order(0), gen_pool_alloc() of 0 bytes).
+    if (size == 0) return ErrnoError(ENOMEM) << "shm of 0 bytes";
     const uint64_t page = page_size();
-    if (size > std::numeric_limits<uint64_t>::max() - (page - 1))
-        return ErrnoError(ENOMEM) << "shm of " << size << " bytes";
+    if (size > std::numeric_limits<uint64_t>::max() - (page - 1) || size > max_alloc_bytes_)
+        return ErrnoError(ENOMEM) << "shm of " << size << " bytes, more than the pool gives at once ("
+                                  << max_alloc_bytes_ << ")";
     const uint64_t rounded = (size + page - 1) & ~(page - 1);
 
     sweep(owner);
@@ -173,14 +178,33 @@ Result<NewShm> ShmTable::allocate(ContextId owner, uint64_t size) {
     return insert(owner, std::move(shm), std::move(files.handed));
 }
 
+Result<Pinned> ShmTable::pin(uint64_t addr, uint64_t length) const {
+    uint64_t end = 0;
+    if (__builtin_add_overflow(addr, length, &end)) return Pinned::None;  // access_ok()
+    std::set<std::pair<uint64_t, uint64_t>> tee_shms;  // (dev, inode) of allocated shms
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, shm] : shms_)
+            if (!shm->registered_) tee_shms.emplace(shm->dev_, shm->ino_);
+    }
+    std::vector<Mapping> maps = TEED_TRY(read_mappings());
+    const uint64_t start = addr & ~(page_size() - 1);
+    uint64_t cursor = start;
+    for (const Mapping& m : maps) {
+        if (cursor >= end) break;
+        if (m.end <= cursor) continue;
+        const bool tee_shm = tee_shms.count({makedev(m.dev_major, m.dev_minor), m.inode}) != 0;
+        if (m.start > cursor || !m.writable || tee_shm) break;
+        cursor = m.end;
+    }
+    if (cursor >= end) return Pinned::All;
+    return cursor == start ? Pinned::None : Pinned::Some;
+}
+
 Result<NewShm> ShmTable::register_memory(ContextId owner, uint64_t addr, uint64_t length) {
-    if (length == 0) return ErrnoError(EINVAL) << "registered shm of length 0";
-    if (!TEED_TRY(writable_range(addr, length)))
-        return ErrnoError(EFAULT) << "registered range is not writable memory of this process";
     sweep(owner);
     auto shm = std::shared_ptr<SharedMemory>(new SharedMemory());
-    // A memfd of size 0 gives the registration an inode of its own for the liveness check.
-    Created files = TEED_TRY(create_memfd("teed-sim-reg", 0));
+    Created files = TEED_TRY(create_pipe());
     shm->data_ = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(addr));
     shm->size_ = length;
     shm->registered_ = true;

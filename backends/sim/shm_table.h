@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,17 +85,33 @@ struct NewShm {
     UniqueFd fd;  // for the caller
 };
 
+// What pinning a user range for writing gets, as register_shm_helper() pins it.
+enum class Pinned {
+    All,
+    None,  // the first page cannot be pinned: EFAULT
+    Some,  // only the leading pages: pin_user_pages_fast() returns fewer, Linux 6.1 says ENOMEM
+};
+
 class ShmTable {
 public:
-    explicit ShmTable(uint64_t pool_bytes);
+    // `max_alloc_bytes`: the largest single allocation the pool can give (by default, all of
+    // it).
+    explicit ShmTable(uint64_t pool_bytes,
+                      uint64_t max_alloc_bytes = std::numeric_limits<uint64_t>::max());
     ~ShmTable();
     ShmTable(const ShmTable&) = delete;
     ShmTable& operator=(const ShmTable&) = delete;
 
-    // TEE_IOC_SHM_ALLOC after its flag check: EINVAL for size 0, ENOMEM past the pool.
+    // TEE_IOC_SHM_ALLOC after its flag check: ENOMEM for size 0 (the pools' allocators give
+    // nothing for 0 pages), for more than `max_alloc_bytes` and past the pool.
     Result<NewShm> allocate(ContextId owner, uint64_t size);
-    // TEE_IOC_SHM_REGISTER after its flag and capability checks: EINVAL for length 0, EFAULT
-    // unless [addr, addr + length) is mapped writable in this process (pinning would fail).
+    // Whether the pages of [addr, addr + length) can be pinned for writing, as
+    // register_shm_helper() pins them: writable mappings of this process, and not mappings of a
+    // TEE shm (tee_shm_fop_mmap() maps them VM_PFNMAP, which pinning refuses).
+    Result<Pinned> pin(uint64_t addr, uint64_t length) const;
+    // TEE_IOC_SHM_REGISTER once pin() and the driver's checks passed. The returned fd only
+    // names the registration: it cannot be mapped (tee_shm_fop_mmap() refuses registered
+    // memory).
     Result<NewShm> register_memory(ContextId owner, uint64_t addr, uint64_t length);
     // The shm `id` of `owner`, or null if there is none (unknown, freed, or another context's).
     std::shared_ptr<SharedMemory> find(ContextId owner, int32_t id) const;
@@ -111,6 +128,7 @@ private:
     Result<NewShm> insert(ContextId owner, std::shared_ptr<SharedMemory> shm, UniqueFd handed);
 
     std::shared_ptr<ShmPool> pool_;
+    const uint64_t max_alloc_bytes_;
     mutable std::mutex mutex_;
     std::map<int32_t, std::shared_ptr<SharedMemory>> shms_;
 };

@@ -29,7 +29,7 @@ struct NodeState {
     NodeState(const SimOptions& opts, bool has_supplicant_device)
         : options(opts),
           driver(sim::driver_flavour(opts)),
-          shms(opts.shm_pool_bytes),
+          shms(opts.shm_pool_bytes, driver.max_pool_alloc),
           supplicant(shms, has_supplicant_device, driver.transport),
           world(sim::builtin_trusted_apps(supplicant, instances),
                 has_supplicant_device ? &supplicant : nullptr) {}
@@ -178,14 +178,27 @@ Result<UniqueFd> SimContext::shm_alloc(tee_ioctl_shm_alloc_data& data) {
 }
 
 Result<UniqueFd> SimContext::shm_register(tee_ioctl_shm_register_data& data) {
+    // tee_ioctl_shm_register(), then register_shm_helper() pins the pages, then the driver.
     if (data.flags != 0) return ErrnoError(EINVAL) << "shm register flags " << data.flags;
+    switch (TEED_TRY(node_->shms.pin(data.addr, data.length))) {
+        case sim::Pinned::All:
+            break;
+        case sim::Pinned::None:
+            return ErrnoError(EFAULT) << "registered range is not writable memory of this process";
+        case sim::Pinned::Some:
+            return ErrnoError(ENOMEM) << "registered range is writable memory only in part";
+    }
     TEED_TRY(driver_shm_register(data.length));
     sim::NewShm shm = TEED_TRY(node_->shms.register_memory(id_, data.addr, data.length));
     data.id = shm.id;
     return std::move(shm.fd);
 }
 
-Result<void> SimContext::driver_shm_register(uint64_t /*length*/) const {
+Result<void> SimContext::driver_shm_register(uint64_t length) const {
+    // optee_shm_register() refuses 0 pages with EINVAL. (6.1 pins no page for an aligned
+    // length 0 and the supplicant device's optee_shm_register_supp() would then accept it;
+    // from 6.8 register_shm_helper() refuses it first with ENOMEM. The stricter holds here.)
+    if (length == 0) return ErrnoError(EINVAL) << "registered shm of length 0";
     // Without dynamic shared memory OP-TEE answers OPTEE_MSG_CMD_REGISTER_SHM with an error
     // and optee_shm_register() returns EINVAL. The supplicant device's op does not ask OP-TEE.
     if (!node_->driver.reg_mem && !privileged_)

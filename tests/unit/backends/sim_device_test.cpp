@@ -370,16 +370,36 @@ TEST_F(ASimulatedDevice, OutlivesItsNodeWithTheContextsItOpened) {
     EXPECT_EQ(invoke.param(0).a, 2u);
 }
 
-TEST_F(ASimulatedDevice, RejectsShmAllocFlagsAndZeroSize) {
-    tee_ioctl_shm_alloc_data data{.size = 64, .flags = 1, .id = 0};
-    auto flagged = ctx_->shm_alloc(data);
-    ASSERT_FALSE(flagged.ok());
-    EXPECT_EQ(flagged.error().sys_errno(), EINVAL);
-    data = {.size = 0, .flags = 0, .id = 0};
+TEST_F(ASimulatedDevice, RejectsShmAllocFlagsWithEinvalAndZeroSizeWithEnomem) {
+    for (uint32_t flags : {1u, 2u, 0x80000000u}) {
+        tee_ioctl_shm_alloc_data data{.size = 64, .flags = flags, .id = 0};
+        auto flagged = ctx_->shm_alloc(data);
+        ASSERT_FALSE(flagged.ok());
+        EXPECT_EQ(flagged.error().sys_errno(), EINVAL) << flags;
+    }
+    // The pool's allocator gets 0 pages and gives nothing.
+    tee_ioctl_shm_alloc_data data{.size = 0, .flags = 0, .id = 0};
     auto empty = ctx_->shm_alloc(data);
     ASSERT_FALSE(empty.ok());
-    EXPECT_EQ(empty.error().sys_errno(), EINVAL);
+    EXPECT_EQ(empty.error().sys_errno(), ENOMEM);
     EXPECT_EQ(sim().live_shm_count(), 0u);
+}
+
+TEST_F(ASimulatedDevice, RefusesShmAllocBeyondTheLargestContiguousAllocationWithEnomem) {
+    // optee_pool_op_alloc_helper() takes physically contiguous pages: 2^10 of them at most.
+    const uint64_t largest = kPage << 10;
+    MappedShm biggest(*ctx_, largest);
+    EXPECT_EQ(biggest.size(), largest);
+    tee_ioctl_shm_alloc_data data{.size = largest + 1, .flags = 0, .id = 0};
+    auto refused = ctx_->shm_alloc(data);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().sys_errno(), ENOMEM);
+
+    // The reserved static pool is bounded by its size only.
+    auto node = make_simulated_node({.reg_mem = false, .shm_pool_bytes = 4 * largest});
+    auto ctx = node->open().value();
+    MappedShm from_static(*ctx, 2 * largest);
+    EXPECT_EQ(from_static.size(), 2 * largest);
 }
 
 TEST_F(ASimulatedDevice, ReportsPageRoundedShmSizesAndPositiveIds) {
@@ -522,6 +542,12 @@ TEST_F(ASimulatedDevice, RefusesToRegisterBadRanges) {
     };
     EXPECT_EQ(try_register(addr, 32, 1), EINVAL);
     EXPECT_EQ(try_register(addr, 0, 0), EINVAL);
+    // The pages are pinned before the length is looked at.
+    void* gap = ::mmap(nullptr, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(gap, MAP_FAILED);
+    EXPECT_EQ(try_register(reinterpret_cast<uintptr_t>(gap) + 1, 0, 0), EFAULT);
+    EXPECT_EQ(try_register(reinterpret_cast<uintptr_t>(gap), 0, 0), EINVAL);  // no page to pin
+    ::munmap(gap, kPage);
 
     void* read_only = ::mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(read_only, MAP_FAILED);
@@ -530,6 +556,49 @@ TEST_F(ASimulatedDevice, RefusesToRegisterBadRanges) {
     EXPECT_EQ(try_register(reinterpret_cast<uintptr_t>(read_only), 16, 0), EFAULT);  // unmapped
     EXPECT_EQ(try_register(~0ull - 8, 16, 0), EFAULT);
     EXPECT_EQ(sim().live_shm_count(), 0u);
+}
+
+TEST_F(ASimulatedDevice, RefusesToRegisterARangeWritableOnlyInPartWithEnomem) {
+    // pin_user_pages_fast() pins the leading pages and returns fewer: register_shm_helper()
+    // answers ENOMEM (EFAULT when not even the first page can be pinned).
+    auto* pages = static_cast<uint8_t*>(
+        ::mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(pages, MAP_FAILED);
+    ASSERT_EQ(::mprotect(pages + kPage, kPage, PROT_READ), 0);
+    tee_ioctl_shm_register_data data{
+        .addr = reinterpret_cast<uintptr_t>(pages), .length = 2 * kPage, .flags = 0, .id = 0};
+    auto partly = ctx_->shm_register(data);
+    ASSERT_FALSE(partly.ok());
+    EXPECT_EQ(partly.error().sys_errno(), ENOMEM);
+    data.addr = reinterpret_cast<uintptr_t>(pages + kPage);
+    data.length = 16;
+    auto not_at_all = ctx_->shm_register(data);
+    ASSERT_FALSE(not_at_all.ok());
+    EXPECT_EQ(not_at_all.error().sys_errno(), EFAULT);
+    ::munmap(pages, 2 * kPage);
+    EXPECT_EQ(sim().live_shm_count(), 0u);
+}
+
+TEST_F(ASimulatedDevice, RefusesToRegisterAMappingOfAnAllocatedShm) {
+    // tee_shm_fop_mmap() maps a shm with remap_pfn_range(): pages that cannot be pinned.
+    auto other = open_context();
+    MappedShm shm(*other, kPage);
+    tee_ioctl_shm_register_data data{
+        .addr = reinterpret_cast<uintptr_t>(shm.data()), .length = 64, .flags = 0, .id = 0};
+    auto fd = ctx_->shm_register(data);
+    ASSERT_FALSE(fd.ok());
+    EXPECT_EQ(fd.error().sys_errno(), EFAULT);
+}
+
+TEST_F(ASimulatedDevice, RefusesToMapTheFdOfRegisteredMemory) {
+    // tee_shm_fop_mmap(): "Refuse sharing shared memory provided by application".
+    std::vector<uint8_t> buffer(kPage);
+    tee_ioctl_shm_register_data data{
+        .addr = reinterpret_cast<uintptr_t>(buffer.data()), .length = 64, .flags = 0, .id = 0};
+    auto fd = ctx_->shm_register(data);
+    ASSERT_TRUE(fd.ok()) << fd.error().message();
+    void* map = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
+    EXPECT_EQ(map, MAP_FAILED);
 }
 
 TEST(ASimulatedDeviceWithoutRegMem, RefusesToRegisterMemoryOnTheClientDevice) {
@@ -541,6 +610,11 @@ TEST(ASimulatedDeviceWithoutRegMem, RefusesToRegisterMemoryOnTheClientDevice) {
     auto fd = ctx->shm_register(data);
     ASSERT_FALSE(fd.ok());
     EXPECT_EQ(fd.error().sys_errno(), EINVAL);
+    // The pages are pinned before OP-TEE is asked: a bad range is EFAULT.
+    data.addr = ~0ull - 8;
+    auto bad = ctx->shm_register(data);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().sys_errno(), EFAULT);
 }
 
 TEST(ASimulatedDeviceWithoutRegMem, RegistersMemoryOnTheSupplicantDevice) {

@@ -90,7 +90,9 @@ struct Reply {
     std::vector<Bytes> outputs;   // the bytes of each output memref, up to its size
 };
 
-// Invokes `command` with memrefs (in one shm) and raw params after them.
+// Invokes `command` with memrefs (in one registered shm, as a client of a device with
+// REG_MEM passes its buffers: an allocated one could not hold the largest objects) and raw
+// params after them.
 Reply invoke_on(Device& device, uint32_t session, uint32_t command,
                 const std::vector<Memref>& memrefs,
                 const std::vector<tee_ioctl_param>& extra = {}) {
@@ -100,7 +102,7 @@ Reply invoke_on(Device& device, uint32_t session, uint32_t command,
         offsets.push_back(total);
         total += (m.size() + 7) / 8 * 8;
     }
-    MappedShm shm(device, std::max<uint64_t>(total, 1));
+    RegisteredShm shm(device, std::max<uint64_t>(total, 1));
     InvokeArg arg =
         invoke_arg(session, command, static_cast<uint32_t>(memrefs.size() + extra.size()));
     for (size_t i = 0; i < memrefs.size(); ++i) {
