@@ -24,6 +24,11 @@ namespace {
 
 using sim::ContextId;
 
+// optee_get_msg_arg() (call.c, MAX_ARG_PARAM_COUNT): an OPTEE_MSG argument carries at most 6
+// params; an open session spends 2 of them on the UUIDs (meta params).
+constexpr uint32_t kMaxMsgParams = 6;
+constexpr uint32_t kOpenSessionMetaParams = 2;
+
 // What all contexts of one node share: it lives as long as the node or any of its contexts.
 struct NodeState {
     NodeState(const SimOptions& opts, bool has_supplicant_device)
@@ -219,7 +224,9 @@ Result<void> SimContext::open_session(const tee_ioctl_buf_data& buf) {
     if (arg.clnt_login >= TEE_IOCTL_LOGIN_REE_KERNEL_MIN &&
         arg.clnt_login <= TEE_IOCTL_LOGIN_REE_KERNEL_MAX)
         return ErrnoError(EPERM) << "login method " << arg.clnt_login << " is for the kernel";
-    // The OP-TEE driver: client identity first, then the parameters' translation.
+    // optee_open_session(): the message argument, the client identity, the translation.
+    if (arg.num_params > kMaxMsgParams - kOpenSessionMetaParams)
+        return ErrnoError(EINVAL) << arg.num_params << " params do not fit an OP-TEE message";
     const sim::TaClient client{
         .login = arg.clnt_login,
         .identity = TEED_TRY(sim::client_identity(arg.clnt_login, arg.clnt_uuid))};
@@ -249,8 +256,11 @@ Result<void> SimContext::invoke(const tee_ioctl_buf_data& buf) {
     tee_ioctl_invoke_arg arg{};
     auto call = TEED_TRY(read_user_call(buf, arg));
     auto& [base, uparams, params] = call;
+    // optee_invoke_func(): the session, the message argument, the translation.
     if (!owns_session(arg.session))
         return ErrnoError(EINVAL) << "session " << arg.session << " is not open in this context";
+    if (arg.num_params > kMaxMsgParams)
+        return ErrnoError(EINVAL) << arg.num_params << " params do not fit an OP-TEE message";
     sim::TaParams ta_params = TEED_TRY(sim::to_ta_params(params, node_->driver.transport));
 
     sim::Operation op(arg.cancel_id);

@@ -190,6 +190,32 @@ TEST_F(ASimulatedDevice, RefusesLoginsMainlineDoesNotImplementWithEinval) {
     EXPECT_EQ(sim().open_session_count(), 0u);
 }
 
+TEST_F(ASimulatedDevice, RefusesAGroupLoginForAGroupTheThreadIsNotInEvenWithCapSetgid) {
+    // tee_session_calc_client_uuid() asks in_egroup_p() only: no capability stands in for
+    // membership (this test runs as root in CI, which holds CAP_SETGID).
+    gid_t foreign = 54321;
+    std::vector<gid_t> groups(static_cast<size_t>(getgroups(0, nullptr)));
+    groups.resize(static_cast<size_t>(getgroups(static_cast<int>(groups.size()), groups.data())));
+    while (foreign == getegid() || std::count(groups.begin(), groups.end(), foreign) != 0)
+        ++foreign;
+    OpenArg arg = open_arg(kHelloWorld, 0, TEE_IOCTL_LOGIN_GROUP);
+    std::memcpy(arg.header().clnt_uuid, &foreign, sizeof(foreign));
+    EXPECT_EQ(err(ctx_->open_session(arg.buf())), EPERM);
+    const gid_t mine = getegid();
+    std::memcpy(arg.header().clnt_uuid, &mine, sizeof(mine));
+    ASSERT_EQ(err(ctx_->open_session(arg.buf())), 0);
+    EXPECT_EQ(arg.header().ret, gp::kSuccess);
+}
+
+TEST_F(ASimulatedDevice, ChecksTheParamCountBeforeTheLogin) {
+    // optee_open_session() gets its message argument (at most 4 params) before it computes the
+    // client identity: a GROUP login that would be EPERM is EINVAL with 5 params.
+    gid_t foreign = getegid() + 1;
+    OpenArg arg = open_arg(kHelloWorld, 5, TEE_IOCTL_LOGIN_GROUP);
+    std::memcpy(arg.header().clnt_uuid, &foreign, sizeof(foreign));
+    EXPECT_EQ(err(ctx_->open_session(arg.buf())), EINVAL);
+}
+
 TEST_F(ASimulatedDevice, ChecksParamsBeforeTheLogin) {
     // params_from_user runs first in the core: a bad attr is EINVAL even with a kernel login.
     OpenArg arg = open_arg(kHelloWorld, 1, 0x80000000u);
@@ -209,16 +235,26 @@ TEST_F(ASimulatedDevice, AnswersItemNotFoundFromTheTeeForAnUnknownTa) {
     EXPECT_EQ(arg.header().session, 0u);
 }
 
-TEST_F(ASimulatedDevice, AnswersBadParametersFromTheTeeForMoreThanFourParams) {
-    OpenArg open = open_arg(kHelloWorld, 126);  // the most an OPEN_SESSION can carry
-    ASSERT_EQ(err(ctx_->open_session(open.buf())), 0);
-    EXPECT_EQ(open.header().ret, gp::kErrorBadParameters);
-    EXPECT_EQ(open.header().ret_origin, gp::kOriginTee);
-    EXPECT_EQ(open.header().session, 0u);
+TEST_F(ASimulatedDevice, RefusesAnOpenWithMoreThanFourParamsWithEinval) {
+    // optee_get_msg_arg(): MAX_ARG_PARAM_COUNT (6), 2 of which carry the UUIDs.
+    for (uint32_t count : {5u, 126u}) {  // 126: the most an OPEN_SESSION argument can carry
+        OpenArg open = open_arg(kHelloWorld, count);
+        EXPECT_EQ(err(ctx_->open_session(open.buf())), EINVAL) << count;
+    }
     EXPECT_EQ(sim().open_session_count(), 0u);
+}
 
+TEST_F(ASimulatedDevice, RefusesAnInvokeWithMoreThanSixParamsWithEinval) {
     uint32_t session = open_ok(*ctx_, kHelloWorld);
-    for (uint32_t count : {5u, 127u}) {
+    for (uint32_t count : {7u, 127u}) {
+        InvokeArg invoke = invoke_arg(session, 0, count);
+        EXPECT_EQ(err(ctx_->invoke(invoke.buf())), EINVAL) << count;
+    }
+}
+
+TEST_F(ASimulatedDevice, AnswersBadParametersFromTheTeeForFiveOrSixInvokeParams) {
+    uint32_t session = open_ok(*ctx_, kHelloWorld);
+    for (uint32_t count : {5u, 6u}) {  // they fit the message; OP-TEE's copy_in_params() refuses
         InvokeArg invoke = invoke_arg(session, 0, count);
         invoke.param(0) = {.attr = kValueInout, .a = 41, .b = 0, .c = 0};
         ASSERT_EQ(err(ctx_->invoke(invoke.buf())), 0);
