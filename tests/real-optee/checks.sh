@@ -177,8 +177,8 @@ send_failures=$(number send_failures)
 grep 'message="supplicant: request answered with an error"' /tmp/teed.log >/tmp/supplicant-errors.log
 ordinary=$(grep -c 'level=debug' /tmp/supplicant-errors.log)
 unexpected=$(grep -vc 'level=debug' /tmp/supplicant-errors.log)
-sed -e 's/.*TEED_RPC_COMMAND=/    error answer: /' -e 's/ TEED_REASON=/: /' /tmp/supplicant-errors.log |
-    sort | uniq -c | sed 's/^ */    /'
+sed -e 's/.*TEED_RPC_COMMAND=\([^ ]*\) TEED_TEEC_RESULT=\([^ ]*\) TEED_REASON=/\1 \2 /' /tmp/supplicant-errors.log |
+    sort | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/    error answer (x\1): \2/'
 if ! grep -q '"counters"' /tmp/supplicant.json; then
     fail supplicant-counters "teed reports no supplicant"
     fail supplicant-shm-released "teed reports no supplicant"
