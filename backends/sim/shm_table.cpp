@@ -151,7 +151,8 @@ Result<NewShm> ShmTable::allocate(ContextId owner, uint64_t size) {
     if (size == 0) return ErrnoError(ENOMEM) << "shm of 0 bytes";
     const uint64_t page = page_size();
     if (size > std::numeric_limits<uint64_t>::max() - (page - 1) || size > max_alloc_bytes_)
-        return ErrnoError(ENOMEM) << "shm of " << size << " bytes, more than the pool gives at once ("
+        return ErrnoError(ENOMEM) << "shm of " << size
+                                  << " bytes, more than the pool gives at once ("
                                   << max_alloc_bytes_ << ")";
     const uint64_t rounded = (size + page - 1) & ~(page - 1);
 

@@ -25,10 +25,15 @@ const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
 class SuppArg {
 public:
     explicit SuppArg(uint32_t count = 2) : words_(1 + count * 4) { header().num_params = count; }
-    tee_iocl_supp_recv_arg& header() { return *reinterpret_cast<tee_iocl_supp_recv_arg*>(words_.data()); }
-    tee_ioctl_param& param(size_t n) { return reinterpret_cast<tee_ioctl_param*>(words_.data() + 1)[n]; }
+    tee_iocl_supp_recv_arg& header() {
+        return *reinterpret_cast<tee_iocl_supp_recv_arg*>(words_.data());
+    }
+    tee_ioctl_param& param(size_t n) {
+        return reinterpret_cast<tee_ioctl_param*>(words_.data() + 1)[n];
+    }
     tee_ioctl_buf_data buf() {
-        return {.buf_ptr = reinterpret_cast<uintptr_t>(words_.data()), .buf_len = words_.size() * 8};
+        return {.buf_ptr = reinterpret_cast<uintptr_t>(words_.data()),
+                .buf_len = words_.size() * 8};
     }
 
 private:
