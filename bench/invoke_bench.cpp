@@ -145,7 +145,7 @@ void BM_Teed_Channel(benchmark::State& state) {
 void BM_Direct_SimulatedDevice(benchmark::State& state) {
     auto node = make_simulated_node({});
     auto device = std::move(node->open()).value();
-    GpClient gp(*device, /*memref_null=*/true);
+    GpClient gp(*device, /*memref_null=*/true, /*reg_mem=*/true);
     const auto size = static_cast<uint64_t>(state.range(0));
     GpOpenRequest request{.uuid = Uuid::parse(size != 0 ? kCopy : kHelloWorld).value()};
     auto opened = gp.open_session(request).value();

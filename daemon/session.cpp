@@ -21,7 +21,8 @@ Result<GpClient*> DeviceContext::gp_client() {
             return Error(ErrorKind::DeviceUnavailable)
                    << "cannot open device '" << description().name << "': " << context.error().message();
         context_ = std::move(context).value();
-        gp_ = std::make_unique<GpClient>(*context_, description().supports_memref_null());
+        const bool reg_mem = (description().version.gen_caps & TEE_GEN_CAP_REG_MEM) != 0;
+        gp_ = std::make_unique<GpClient>(*context_, description().supports_memref_null(), reg_mem);
     }
     return gp_.get();
 }

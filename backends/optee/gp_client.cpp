@@ -2,22 +2,26 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "backends/kernel/gp.h"
+#include "common/log.h"
 
 namespace teed {
 
-// A device shm and its mapping.
+// A device shm and its mapping: allocated from the device's pool, or teed's own memory
+// registered with the device.
 class MappedShm {
 public:
     MappedShm() = default;
     MappedShm(const MappedShm&) = delete;
     MappedShm& operator=(const MappedShm&) = delete;
     ~MappedShm() {
+        fd_.reset();  // a registration ends before its pages are given back
         if (map_ != nullptr) munmap(map_, size_);
     }
 
@@ -29,6 +33,21 @@ public:
         if (map == MAP_FAILED) return ErrnoError() << "mapping " << size << " bytes of TEE shm";
         map_ = static_cast<uint8_t*>(map);
         size_ = size;
+        id_ = data.id;
+        return {};
+    }
+
+    // `size` must be page-aligned. The kernel pins the pages page by page, so unlike the pool
+    // this needs no physically contiguous memory.
+    Result<void> register_anonymous(Device& device, uint64_t size) {
+        void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED) return ErrnoError() << "mapping " << size << " bytes for TEE shm";
+        map_ = static_cast<uint8_t*>(map);
+        size_ = size;
+        tee_ioctl_shm_register_data data{};
+        data.addr = reinterpret_cast<uint64_t>(map);
+        data.length = size;
+        fd_ = TEED_TRY(device.shm_register(data));
         id_ = data.id;
         return {};
     }
@@ -55,6 +74,11 @@ uint64_t round_up_to_power_of_two(uint64_t n) {
     uint64_t size = kSmallestShm;
     while (size < n) size <<= 1;
     return size;
+}
+
+uint64_t round_up_to_page(uint64_t n) {
+    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    return (n + page - 1) / page * page;
 }
 
 // The shm behind one call: taken from the cache, given back when the call is over.
@@ -223,7 +247,7 @@ GpParams unmarshal_params(const GpParams& sent, const tee_ioctl_param* returned,
 
 }  // namespace
 
-ShmCache::ShmCache() = default;
+ShmCache::ShmCache(bool can_register) : can_register_(can_register) {}
 ShmCache::~ShmCache() = default;
 
 Result<std::unique_ptr<MappedShm>> ShmCache::take(Device& device, uint64_t size) {
@@ -240,7 +264,13 @@ Result<std::unique_ptr<MappedShm>> ShmCache::take(Device& device, uint64_t size)
         }
     }
     auto shm = std::make_unique<MappedShm>();
-    TEED_TRY(shm->allocate(device, round_up_to_power_of_two(size)));
+    if (can_register_ && size > kPoolMaxBytes) {
+        // Registered pages are pinned, so no more than the call needs (rounded to pages).
+        TEED_TRY(shm->register_anonymous(device, round_up_to_page(size)));
+    } else {
+        // The pool hands out powers of two anyway; asking for one lets the next call reuse it.
+        TEED_TRY(shm->allocate(device, round_up_to_power_of_two(size)));
+    }
     return shm;
 }
 
@@ -343,9 +373,18 @@ Result<std::unique_ptr<GpSharedMemory>> GpClient::register_memory(int memfd, uin
         tee_ioctl_shm_register_data data{};
         data.addr = reinterpret_cast<uint64_t>(view);
         data.length = size;
-        memory->registration_ = TEED_TRY(device_.shm_register(data));
-        memory->registered_id_ = data.id;
-        return memory;
+        auto registration = device_.shm_register(data);
+        if (registration.ok()) {
+            memory->registration_ = std::move(registration).value();
+            memory->registered_id_ = data.id;
+            return memory;
+        }
+        // The driver may refuse what it could take another day (Linux 7.3's FF-A sharing of a
+        // memfd's scattered pages fails now and then with ENXIO: docs/real-optee.md). Zero copy
+        // is an optimisation; memory the pool can give is shared by copying instead.
+        if (size > ShmCache::kPoolMaxBytes) return std::move(registration).error();
+        log_debug("registering a client's memory failed; sharing it by copying",
+                  {{"TEED_ERROR", registration.error().message()}});
     }
     memory->device_ = std::make_unique<MappedShm>();
     TEED_TRY(memory->device_->allocate(device_, size));

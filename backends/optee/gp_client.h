@@ -81,22 +81,35 @@ private:
 };
 
 // Idle mapped shms of one context, for the next call's temporary memrefs.
+//
+// A call's temporary memrefs share one shm. Linux's OP-TEE driver allocates TEE_IOC_SHM_ALLOC
+// memory with alloc_pages: physically contiguous, so at most 4 MiB at once (order 10 with 4 KiB
+// pages); a larger request fails with ENOMEM and a kernel warning. Up to that size the pool is
+// used (one contiguous range, cheap to share and reused from this cache); beyond it a device that
+// can register (TEE_GEN_CAP_REG_MEM) gets teed's own memory registered page by page, as libteec
+// does for all of them. A device with only a static pool allocates everything from it.
 class ShmCache {
 public:
-    ShmCache();
+    static constexpr uint64_t kPoolMaxBytes = 4u << 20;
+
+    explicit ShmCache(bool can_register);
     ~ShmCache();
     // A mapped shm of at least `size` bytes: an idle one, or a new one from `device`.
     Result<std::unique_ptr<MappedShm>> take(Device& device, uint64_t size);
     void give_back(std::unique_ptr<MappedShm> shm);
 
 private:
+    const bool can_register_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<MappedShm>> idle_;
 };
 
 class GpClient {
 public:
-    GpClient(Device& device, bool memref_null) : device_(device), memref_null_(memref_null) {}
+    // `memref_null`: the device has TEE_GEN_CAP_MEMREF_NULL; `reg_mem`: TEE_GEN_CAP_REG_MEM.
+    GpClient(Device& device, bool memref_null, bool reg_mem)
+        : device_(device), memref_null_(memref_null),
+          shm_cache_(reg_mem) {}
 
     Result<GpOpenReply> open_session(const GpOpenRequest& request);
     Result<GpReply> invoke(uint32_t session_id, uint32_t command, uint32_t cancel_id,

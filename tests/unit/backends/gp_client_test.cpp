@@ -86,7 +86,7 @@ TEST(AGpClient, MarshalsValuesIntoAnInvokeBufferTheKernelAccepts) {
         h->ret_origin = gp::kOriginTrustedApp;
         return {};
     }));
-    GpClient gp(device, /*memref_null=*/true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     auto reply = gp.invoke(11, 3, 5, {GpParam::value_inout(42)});
     ASSERT_TRUE(reply.ok()) << reply.error().message();
     EXPECT_EQ(reply->return_origin, gp::kOriginTrustedApp);
@@ -113,7 +113,7 @@ TEST(AGpClient, CarriesTemporaryMemrefsInOneSharedMemoryAndCopiesOutputsBack) {
         header_of<tee_ioctl_invoke_arg>(buf)->ret = gp::kSuccess;
         return {};
     }));
-    GpClient gp(device, true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     auto reply = gp.invoke(1, 0, 0, {GpParam::temp_input({'a', 'b', 'c'}), GpParam::temp_output(8)});
     ASSERT_TRUE(reply.ok()) << reply.error().message();
     EXPECT_EQ(reply->params[1].size, 3u);
@@ -130,7 +130,7 @@ TEST(AGpClient, ReportsTheNeededSizeOnShortBufferWithoutData) {
         header_of<tee_ioctl_invoke_arg>(buf)->ret = gp::kErrorShortBuffer;
         return {};
     }));
-    GpClient gp(device, true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     auto reply = gp.invoke(1, 0, 0, {GpParam::temp_output(4)});
     ASSERT_TRUE(reply.ok());
     EXPECT_EQ(reply->return_code, gp::kErrorShortBuffer);
@@ -145,7 +145,7 @@ TEST(AGpClient, SendsEmptyMemrefsAsNullWhenTheDeviceSupportsIt) {
         EXPECT_EQ(params_of<tee_ioctl_invoke_arg>(buf)[0].c, TEE_MEMREF_NULL);
         return {};
     }));
-    GpClient gp(device, /*memref_null=*/true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     EXPECT_TRUE(gp.invoke(1, 0, 0, {GpParam::temp_output(0)}).ok());
 }
 
@@ -165,10 +165,93 @@ TEST(AGpClient, PutsTheUuidLoginAndGroupIntoTheOpenSessionBuffer) {
         h->ret_origin = gp::kOriginTrustedApp;
         return {};
     }));
-    GpClient gp(device, true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     auto reply = gp.open_session({.uuid = uuid, .login = gp::kLoginGroup, .connection_data = 1234, .cancel_id = 0, .params = {}});
     ASSERT_TRUE(reply.ok());
     EXPECT_EQ(reply->session_id, 9u);
+}
+
+// The OP-TEE driver's pool gives at most 4 MiB of contiguous memory at once: on a device that
+// can register, a call whose temporary memrefs need more gets teed's own memory, registered page
+// by page.
+TEST(AGpClient, RegistersTemporaryMemoryBeyondWhatThePoolGivesAtOnce) {
+    MockDevice device;
+    constexpr uint64_t kBig = 6u << 20;
+    uint8_t* registered = nullptr;
+    EXPECT_CALL(device, shm_alloc(_)).Times(0);
+    EXPECT_CALL(device, shm_register(_)).WillOnce(Invoke([&](tee_ioctl_shm_register_data& d) {
+        EXPECT_EQ(d.flags, 0u);
+        EXPECT_EQ(d.addr % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)), 0u);
+        EXPECT_EQ(d.length, 2 * kBig) << "page-rounded, not a power of two";
+        registered = reinterpret_cast<uint8_t*>(d.addr);
+        d.id = 11;
+        return Result<UniqueFd>(UniqueFd(memfd_create("gp-client-registration", MFD_CLOEXEC)));
+    }));
+    EXPECT_CALL(device, invoke(_)).WillOnce(Invoke([&](const tee_ioctl_buf_data& buf) -> Result<void> {
+        tee_ioctl_param* p = params_of<tee_ioctl_invoke_arg>(buf);
+        EXPECT_EQ(p[0].c, 11u);
+        EXPECT_EQ(p[1].c, 11u);
+        EXPECT_EQ(registered[p[0].a + kBig - 1], 0x5a);
+        registered[p[1].a] = 0xa5;
+        header_of<tee_ioctl_invoke_arg>(buf)->ret = gp::kSuccess;
+        return {};
+    }));
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/true);
+    auto reply = gp.invoke(1, 0, 0, {GpParam::temp_input(std::vector<uint8_t>(kBig, 0x5a)),
+                                     GpParam::temp_output(kBig)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->params[1].data.at(0), 0xa5);
+}
+
+TEST(AGpClient, AllocatesTemporaryMemoryFromThePoolUpToFourMebibytes) {
+    MockDevice device;
+    MemfdShm shm;
+    EXPECT_CALL(device, shm_register(_)).Times(0);
+    EXPECT_CALL(device, shm_alloc(_)).WillOnce(Invoke([&](tee_ioctl_shm_alloc_data& d) {
+        EXPECT_EQ(d.size, ShmCache::kPoolMaxBytes);
+        return shm.allocate(d);
+    }));
+    EXPECT_CALL(device, invoke(_)).WillOnce(Invoke([](const tee_ioctl_buf_data& buf) -> Result<void> {
+        header_of<tee_ioctl_invoke_arg>(buf)->ret = gp::kSuccess;
+        return {};
+    }));
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/true);
+    auto reply = gp.invoke(1, 0, 0, {GpParam::temp_input(std::vector<uint8_t>(2u << 20, 1)),
+                                     GpParam::temp_output(2u << 20)});
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+}
+
+// A driver that refuses a registration (ENXIO, as Linux 7.3's FF-A sharing does now and then)
+// costs zero copy, not the client's shared memory: the pool's memory is shared by copying.
+TEST(AGpClient, SharesAClientsMemoryByCopyingWhenTheDriverRefusesToRegisterIt) {
+    MockDevice device;
+    MemfdShm shm;
+    EXPECT_CALL(device, shm_register(_)).WillOnce(Invoke([](tee_ioctl_shm_register_data&) {
+        return Result<UniqueFd>(ErrnoError(ENXIO) << "TEE_IOC_SHM_REGISTER");
+    }));
+    EXPECT_CALL(device, shm_alloc(_)).WillOnce(Invoke([&](tee_ioctl_shm_alloc_data& d) { return shm.allocate(d); }));
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/true);
+    UniqueFd memfd(memfd_create("gp-client-client-memory", MFD_CLOEXEC));
+    ASSERT_EQ(ftruncate(memfd.get(), 1 << 20), 0);
+    auto memory = gp.register_memory(memfd.get(), 1 << 20, gp::kMemInput | gp::kMemOutput, true);
+    ASSERT_TRUE(memory.ok()) << memory.error().message();
+    EXPECT_FALSE((*memory)->zero_copy());
+    EXPECT_EQ((*memory)->device_id(), 7);
+}
+
+TEST(AGpClient, PassesARefusedRegistrationOnWhenThePoolCannotHoldTheMemory) {
+    MockDevice device;
+    EXPECT_CALL(device, shm_register(_)).WillOnce(Invoke([](tee_ioctl_shm_register_data&) {
+        return Result<UniqueFd>(ErrnoError(ENXIO) << "TEE_IOC_SHM_REGISTER");
+    }));
+    EXPECT_CALL(device, shm_alloc(_)).Times(0);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/true);
+    constexpr uint64_t kSize = ShmCache::kPoolMaxBytes + 4096;
+    UniqueFd memfd(memfd_create("gp-client-client-memory", MFD_CLOEXEC));
+    ASSERT_EQ(ftruncate(memfd.get(), kSize), 0);
+    auto memory = gp.register_memory(memfd.get(), kSize, gp::kMemInput, true);
+    ASSERT_FALSE(memory.ok());
+    EXPECT_NE(memory.error().message().find("TEE_IOC_SHM_REGISTER"), std::string::npos);
 }
 
 TEST(AGpClient, PassesDeviceErrorsThrough) {
@@ -176,7 +259,7 @@ TEST(AGpClient, PassesDeviceErrorsThrough) {
     EXPECT_CALL(device, invoke(_)).WillOnce(Invoke([](const tee_ioctl_buf_data&) -> Result<void> {
         return ErrnoError(EINVAL) << "TEE_IOC_INVOKE";
     }));
-    GpClient gp(device, true);
+    GpClient gp(device, /*memref_null=*/true, /*reg_mem=*/false);
     auto reply = gp.invoke(1, 0, 0, {});
     ASSERT_FALSE(reply.ok());
     EXPECT_EQ(reply.error().kind(), ErrorKind::InvalidArgument);

@@ -25,7 +25,7 @@ protected:
         options.reg_mem = GetParam();
         node_ = make_simulated_node(options);
         device_ = std::move(node_->open()).value();
-        gp_ = std::make_unique<GpClient>(*device_, /*memref_null=*/true);
+        gp_ = std::make_unique<GpClient>(*device_, /*memref_null=*/true, /*reg_mem=*/GetParam());
         session_ = gp_->open_session({.uuid = Uuid::parse(kEcho).value()}).value().session_id;
         memfd_ = memfd_create("gp-shm-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         ASSERT_EQ(ftruncate(memfd_, 4096), 0);
