@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,13 +32,14 @@ namespace {
 // A supplicant device teed cannot serve is left to whoever can (tee-supplicant, say): the
 // clients' TEE still works for TAs that need no normal-world services.
 void serve_supplicant_device(const Config& config, SupplicantHost& supplicants, DeviceNode& node,
+                             const std::string& client_device,
                              supplicant::TaInstanceIdentifier identify = {}) {
     if (!config.supplicant.enabled) {
         log_info("found a supplicant device; left alone (supplicant disabled)",
                  {{"TEED_DEVICE", node.path()}});
         return;
     }
-    auto served = supplicants.serve(node, client_device_for(node.name()), std::move(identify));
+    auto served = supplicants.serve(node, client_device, std::move(identify));
     if (served.ok()) return;
     const bool busy = served.error().sys_errno() == EBUSY;
     log_warning(busy ? "another supplicant (tee-supplicant?) holds the supplicant device; TAs that "
@@ -46,23 +48,37 @@ void serve_supplicant_device(const Config& config, SupplicantHost& supplicants, 
                 {{"TEED_DEVICE", node.path()}, {"TEED_ERROR", served.error().message()}});
 }
 
+std::vector<DiscoveredNode> by_number(std::vector<DiscoveredNode> nodes) {
+    std::stable_sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
+        return tee_node_number(a.name) < tee_node_number(b.name);
+    });
+    return nodes;
+}
+
+// The OP-TEE client devices among those added, lowest number first.
+std::vector<std::string> optee_clients(const DeviceRegistry& devices,
+                                       const std::vector<DiscoveredNode>& nodes) {
+    std::vector<std::string> names;
+    for (const auto& node : nodes) {
+        const PublishedDevice* device = node.privileged ? nullptr : devices.find(node.name);
+        if (device != nullptr && device->description.implementation() == "optee")
+            names.push_back(node.name);
+    }
+    return names;
+}
+
+// Client devices first: a supplicant device is paired with its OP-TEE client device by rank
+// (optee_client_for_supplicant), which needs each client's implementation.
 void add_hardware_devices(const Config& config, DeviceRegistry& devices,
                           SupplicantHost& supplicants) {
-    auto nodes = discover_tee_nodes();
-    if (!nodes.ok()) {
-        log_warning("looking for TEE devices failed, ignoring", {{"TEED_ERROR", nodes.error().message()}});
+    auto found = discover_tee_nodes();
+    if (!found.ok()) {
+        log_warning("looking for TEE devices failed, ignoring", {{"TEED_ERROR", found.error().message()}});
         return;
     }
-    for (const auto& node : nodes.value()) {
-        if (node.privileged) {
-            log_info("found TEE supplicant device",
-                     {{"TEED_DEVICE", node.path},
-                      {"TEED_FOUND_BY", std::string(to_string(node.found_by))}});
-            auto kernel_node = make_kernel_node(node.name, node.path);
-            serve_supplicant_device(config, supplicants, *kernel_node);
-            devices.add_supplicant_node(std::move(kernel_node));
-            continue;
-        }
+    const std::vector<DiscoveredNode> nodes = by_number(std::move(found).value());
+    for (const auto& node : nodes) {
+        if (node.privileged) continue;
         auto added = devices.add(make_kernel_node(node.name, node.path));
         if (!added.ok())
             log_warning("cannot use TEE device, ignoring",
@@ -70,6 +86,19 @@ void add_hardware_devices(const Config& config, DeviceRegistry& devices,
         else
             log_info("found TEE device", {{"TEED_DEVICE", node.path},
                                           {"TEED_FOUND_BY", std::string(to_string(node.found_by))}});
+    }
+    const std::vector<std::string> clients = optee_clients(devices, nodes);
+    size_t rank = 0;
+    for (const auto& node : nodes) {
+        if (!node.privileged) continue;
+        const std::string client = optee_client_for_supplicant(rank++, clients);
+        log_info("found TEE supplicant device",
+                 {{"TEED_DEVICE", node.path},
+                  {"TEED_FOUND_BY", std::string(to_string(node.found_by))},
+                  {"TEED_CLIENT_DEVICE", client.empty() ? "none" : client}});
+        auto kernel_node = make_kernel_node(node.name, node.path);
+        serve_supplicant_device(config, supplicants, *kernel_node, client);
+        devices.add_supplicant_node(std::move(kernel_node));
     }
 }
 
@@ -84,9 +113,8 @@ Result<void> add_devices(const Config& config, DeviceRegistry& devices, Supplica
         // The simulator says which TA a socket request comes from; the node outlives the
         // supplicants (the registry is destroyed after them).
         auto& node = dynamic_cast<SimDeviceNode&>(*tee.supplicant);
-        serve_supplicant_device(config, supplicants, node, [&node](uint32_t instance) {
-            return node.ta_of_instance(instance);
-        });
+        serve_supplicant_device(config, supplicants, node, client_device_for(node.name()),
+                                [&node](uint32_t instance) { return node.ta_of_instance(instance); });
         devices.add_supplicant_node(std::move(tee.supplicant));
     }
     return {};

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <set>
 
 #include "backends/optee/supplicant/profile_dump.h"
@@ -29,6 +30,16 @@ std::string client_device_for(const std::string& supplicant_device) {
     auto at = supplicant_device.find(priv);
     if (at == std::string::npos) return supplicant_device;
     return supplicant_device.substr(0, at) + supplicant_device.substr(at + priv.size());
+}
+
+std::string optee_client_for_supplicant(size_t rank, const std::vector<std::string>& optee_clients) {
+    return rank < optee_clients.size() ? optee_clients[rank] : "";
+}
+
+uint32_t tee_node_number(const std::string& name) {
+    size_t digits = name.find_first_of("0123456789");
+    if (digits == std::string::npos) return 0;
+    return static_cast<uint32_t>(std::strtoul(name.c_str() + digits, nullptr, 10));
 }
 
 namespace {

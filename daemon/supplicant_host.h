@@ -58,7 +58,18 @@ private:
     std::shared_ptr<supplicant::PluginService> plugins_;  // null: none loaded
 };
 
-// "teepriv3" -> "tee3": the OP-TEE driver registers a TEE's two devices with the same number.
+// "simteepriv3" -> "simtee3": the simulator names a TEE's two devices with the same number.
 std::string client_device_for(const std::string& supplicant_device);
+
+// The kernel's client device of its `rank`-th supplicant device (0 for the lowest numbered), or
+// "" when there is none. The OP-TEE driver registers each OP-TEE's client and supplicant devices
+// together but numbers them apart (tee_device_alloc keeps one range per kind), so the numbers
+// need not match: with two Trusted Services partitions probed first, OP-TEE is tee2 and
+// teepriv0. Only OP-TEE has supplicant devices, so the k-th supplicant device belongs to the k-th
+// OP-TEE client device; `optee_clients` are those, lowest number first.
+std::string optee_client_for_supplicant(size_t rank, const std::vector<std::string>& optee_clients);
+
+// 3 for "tee3" and "teepriv3": for ordering devices by number ("tee10" after "tee9").
+uint32_t tee_node_number(const std::string& name);
 
 }  // namespace teed

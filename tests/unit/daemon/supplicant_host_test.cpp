@@ -54,5 +54,26 @@ TEST_F(ASupplicantHost, ServesASimulatedTeeAnEmulatedRpmbUnderTheStateDirectory)
     EXPECT_EQ(arg.param(0).a, 0u);
 }
 
+// The tstee rig's layout: two Trusted Services partitions probed before OP-TEE make it tee2,
+// while its supplicant device is teepriv0.
+TEST(ASupplicantDevice, BelongsToTheOpteeClientOfTheSameRankNotTheSameNumber) {
+    const std::vector<std::string> optee_clients{"tee2"};
+    EXPECT_EQ(optee_client_for_supplicant(0, optee_clients), "tee2");
+    EXPECT_EQ(optee_client_for_supplicant(1, optee_clients), "") << "no second OP-TEE";
+    EXPECT_EQ(optee_client_for_supplicant(1, {"tee0", "tee3"}), "tee3");
+    EXPECT_EQ(optee_client_for_supplicant(0, {}), "");
+}
+
+TEST(ASupplicantDevice, OrdersDevicesByNumberNotByName) {
+    EXPECT_EQ(tee_node_number("tee0"), 0u);
+    EXPECT_EQ(tee_node_number("tee10"), 10u);
+    EXPECT_EQ(tee_node_number("teepriv3"), 3u);
+    EXPECT_LT(tee_node_number("tee9"), tee_node_number("tee10"));
+}
+
+TEST(ASimulatedSupplicantDevice, BelongsToTheClientOfTheSameNumber) {
+    EXPECT_EQ(client_device_for("simteepriv3"), "simtee3");
+}
+
 }  // namespace
 }  // namespace teed
