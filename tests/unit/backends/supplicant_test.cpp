@@ -214,41 +214,14 @@ TEST_F(SupplicantTest, StartsOnlyOnASupplicantDevice) {
     EXPECT_NE(client.error().message().find("not a supplicant device"), std::string::npos);
 }
 
-// The supplicant's context with SUPPL_SEND reporting EBADF after delivering the answer: what the
-// kernel reports when the requesting client died meanwhile (the answer then goes nowhere).
-class LostRequesterDevice final : public Device {
+// A device that passes every ioctl on to `inner`; the tests' devices change one of them.
+class ForwardingDevice : public Device {
 public:
-    explicit LostRequesterDevice(std::unique_ptr<Device> inner) : inner_(std::move(inner)) {}
+    explicit ForwardingDevice(std::unique_ptr<Device> inner) : inner_(std::move(inner)) {}
     Result<tee_ioctl_version_data> version() override { return inner_->version(); }
     Result<UniqueFd> shm_alloc(tee_ioctl_shm_alloc_data& d) override { return inner_->shm_alloc(d); }
     Result<UniqueFd> shm_register(tee_ioctl_shm_register_data& d) override {
         return inner_->shm_register(d);
-    }
-    Result<void> open_session(const tee_ioctl_buf_data& b) override { return inner_->open_session(b); }
-    Result<void> invoke(const tee_ioctl_buf_data& b) override { return inner_->invoke(b); }
-    Result<void> cancel(const tee_ioctl_cancel_arg& a) override { return inner_->cancel(a); }
-    Result<void> close_session(const tee_ioctl_close_session_arg& a) override {
-        return inner_->close_session(a);
-    }
-    Result<void> supp_recv(const tee_ioctl_buf_data& b) override { return inner_->supp_recv(b); }
-    Result<void> supp_send(const tee_ioctl_buf_data& b) override {
-        TEED_TRY(inner_->supp_send(b));
-        return ErrnoError(EBADF) << "TEE_IOC_SUPPL_SEND";
-    }
-    Result<void> object_invoke(const tee_ioctl_buf_data& b) override { return inner_->object_invoke(b); }
-
-private:
-    std::unique_ptr<Device> inner_;
-};
-
-// The supplicant's context with TEE_IOC_SHM_REGISTER failing as a kernel out of memory would.
-class RegistrationRefusingDevice final : public Device {
-public:
-    explicit RegistrationRefusingDevice(std::unique_ptr<Device> inner) : inner_(std::move(inner)) {}
-    Result<tee_ioctl_version_data> version() override { return inner_->version(); }
-    Result<UniqueFd> shm_alloc(tee_ioctl_shm_alloc_data& d) override { return inner_->shm_alloc(d); }
-    Result<UniqueFd> shm_register(tee_ioctl_shm_register_data&) override {
-        return ErrnoError(ENOMEM) << "TEE_IOC_SHM_REGISTER";
     }
     Result<void> open_session(const tee_ioctl_buf_data& b) override { return inner_->open_session(b); }
     Result<void> invoke(const tee_ioctl_buf_data& b) override { return inner_->invoke(b); }
@@ -262,6 +235,26 @@ public:
 
 private:
     std::unique_ptr<Device> inner_;
+};
+
+// The supplicant's context with SUPPL_SEND reporting EBADF after delivering the answer: what the
+// kernel reports when the requesting client died meanwhile (the answer then goes nowhere).
+class LostRequesterDevice final : public ForwardingDevice {
+public:
+    using ForwardingDevice::ForwardingDevice;
+    Result<void> supp_send(const tee_ioctl_buf_data& b) override {
+        TEED_TRY(ForwardingDevice::supp_send(b));
+        return ErrnoError(EBADF) << "TEE_IOC_SUPPL_SEND";
+    }
+};
+
+// The supplicant's context with TEE_IOC_SHM_REGISTER failing as a kernel out of memory would.
+class RegistrationRefusingDevice final : public ForwardingDevice {
+public:
+    using ForwardingDevice::ForwardingDevice;
+    Result<UniqueFd> shm_register(tee_ioctl_shm_register_data&) override {
+        return ErrnoError(ENOMEM) << "TEE_IOC_SHM_REGISTER";
+    }
 };
 
 // Linux's OP-TEE SMC driver needs a page list for every dynamic shm it hands the secure world;
