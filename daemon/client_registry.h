@@ -30,6 +30,8 @@ struct Client {
     uint64_t shm_bytes = 0;        // of its objects, those being created included
     uint32_t calls_in_flight = 0;  // opens and invokes
     uint32_t opens_in_flight = 0;
+    // Admitted past max_clients, into the administrative reserve: privileged methods only.
+    bool beyond_max_clients = false;
     // Its effective limits (Manager::limits_of), and the policy they were computed under.
     Limits limits;
     std::shared_ptr<const void> limits_policy;
@@ -38,11 +40,15 @@ struct Client {
 class ClientRegistry {
 public:
     Client* find(const std::string& unique_name);
-    // Creates the entry on a client's first call; LimitExceeded past `max_clients`.
-    Result<Client*> find_or_create(const std::string& unique_name, uint32_t max_clients);
+    // Creates the entry on a client's first call; LimitExceeded past `max_clients` plus
+    // `reserve` (the places past max_clients are marked beyond_max_clients).
+    Result<Client*> find_or_create(const std::string& unique_name, uint32_t max_clients,
+                                   uint32_t reserve = 0);
     std::unique_ptr<Client> remove(const std::string& unique_name);
 
     size_t size() const { return clients_.size(); }
+    // Those not in the administrative reserve: the ones max_clients counts.
+    size_t regular_count() const;
     size_t session_count() const;
     size_t shared_memory_count() const;
 

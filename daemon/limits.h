@@ -9,6 +9,10 @@ namespace teed::defaults {
 inline constexpr uint64_t kMaxMemrefBytes = 16u << 20;      // one temporary memref
 inline constexpr uint64_t kMaxCallMemrefBytes = 24u << 20;  // all memrefs of one call
 inline constexpr uint32_t kMaxClients = 1024;               // connected D-Bus clients with state
+// Connections past max_clients kept so that root and teed's own user can still call the
+// privileged methods (GetStatistics, ReloadPolicy) when clients have taken every place; a
+// connection admitted there may call nothing else. Not configurable: it only ever serves them.
+inline constexpr uint32_t kAdministrativeReserve = 8;
 inline constexpr uint32_t kMaxSessionsPerClient = 64;
 inline constexpr uint32_t kMaxSessionsTotal = 8192;
 inline constexpr uint32_t kMaxConcurrentCallsPerClient = 8;  // opens + invokes in flight

@@ -5,6 +5,7 @@
 #include "backends/kernel/gp.h"
 #include "common/log.h"
 #include "daemon/event_loop.h"
+#include "daemon/limits.h"
 #include "daemon/peer_process.h"  // application_identity
 #include "daemon/worker_pool.h"
 
@@ -192,12 +193,33 @@ void Manager::attach_contexts(Client& client, OpenPlan& plan) {
     }
 }
 
-void Manager::with_client(const std::string& caller, std::function<void(Result<Client*>)> next) {
+void Manager::with_admin_client(const std::string& caller, std::function<void(Result<Client*>)> next) {
     caller_credentials(caller, [this, caller, next = std::move(next)](Result<const Credentials*> creds) {
         if (!creds.ok()) return next(std::move(creds).error());
         Client* client = clients_.find(caller);
         if (client == nullptr) return next(Error(ErrorKind::Cancelled) << "the client disconnected");
         next(client);
+    });
+}
+
+void Manager::with_client(const std::string& caller, std::function<void(Result<Client*>)> next) {
+    with_admin_client(caller, [this, caller, next = std::move(next)](Result<Client*> client) {
+        if (!client.ok() || !client.value()->beyond_max_clients) return next(client);
+        // A regular place came free since: the client takes it.
+        if (clients_.regular_count() < global_limits().max_clients) {
+            client.value()->beyond_max_clients = false;
+            return next(client);
+        }
+        Error refused = Error(ErrorKind::LimitExceeded)
+                        << "teed already serves " << global_limits().max_clients
+                        << " clients; this connection has a place kept for root and teed's own "
+                           "user, for GetStatistics and ReloadPolicy only (max_clients="
+                        << global_limits().max_clients << ")";
+        audit_denial(AuditEvent::RequestDenied, *client.value(), refused);
+        // Only the administrators may keep such a place; anyone else's would fill the reserve.
+        const uid_t uid = client.value()->credentials->uid;
+        if (uid != 0 && uid != geteuid()) clients_.remove(caller);
+        next(std::move(refused));
     });
 }
 
@@ -479,7 +501,8 @@ void Manager::audit_close(const Client* client, const Session& session, const st
 
 void Manager::caller_credentials(const std::string& caller,
                                  std::function<void(Result<const Credentials*>)> done) {
-    auto client_or = clients_.find_or_create(caller, global_limits().max_clients);
+    auto client_or = clients_.find_or_create(caller, global_limits().max_clients,
+                                             defaults::kAdministrativeReserve);
     if (!client_or.ok()) {
         // Through the audit trail: a refused client retrying must not flood the journal.
         audit_.record({.event = AuditEvent::RequestDenied,
@@ -557,13 +580,16 @@ ManagerStatistics Manager::statistics() const {
 }
 
 void Manager::check_privileged(const std::string& caller, const std::string& what, Done done) {
-    with_client(caller, [this, what, done = std::move(done)](Result<Client*> client) {
+    with_admin_client(caller, [this, caller, what, done = std::move(done)](Result<Client*> client) {
         if (!client.ok()) return done(std::move(client).error());
         uid_t uid = client.value()->credentials->uid;
         if (uid == 0 || uid == geteuid()) return done({});
         Error refused = Error(ErrorKind::AccessDenied)
                         << what << " is for root and teed's own user only (the caller is uid " << uid << ")";
         audit_denial(AuditEvent::RequestDenied, *client.value(), refused);
+        // A place in the reserve is not this caller's to keep: it would lock the administrators
+        // out again. The client holds nothing yet (it could not call anything else).
+        if (client.value()->beyond_max_clients) clients_.remove(caller);
         done(std::move(refused));
     });
 }

@@ -144,8 +144,10 @@ public:
 private:
 
     // Calls `next` with the caller's Client once its credentials are known (created, subject to
-    // max_clients, on its first request).
+    // max_clients, on its first request). A client admitted into the administrative reserve gets
+    // LimitExceeded here: with_admin_client() is for the privileged methods it may call.
     void with_client(const std::string& caller, std::function<void(Result<Client*>)> next);
+    void with_admin_client(const std::string& caller, std::function<void(Result<Client*>)> next);
     const Limits& limits_of(Client& client);
     void credentials_found(const std::string& caller, Result<Credentials> creds);
     Limits global_limits() const;

@@ -192,31 +192,63 @@ TEST_F(Quota, MaxClientsFromThePolicysTopLevelLimits) {
     ASSERT_TRUE(a_opened.ok()) << a_opened.describe();
     ASSERT_TRUE(b.ask(std::string("open ") + kHello).ok());
 
+    // The fourth is root's too, so it keeps a place in the administrative reserve, from which
+    // only GetStatistics and ReloadPolicy may be called.
     ChildClient c(bus_->address(), std::nullopt);
     expect_limit(c.ask(std::string("open ") + kHello), "max_clients=3");
     expect_limit(c.ask(std::string("allocate 4096")), "max_clients=3");
     auto stats = admin->statistics();
-    EXPECT_EQ(stats["clients"], 3u);
+    EXPECT_EQ(stats["clients"], 4u);
     EXPECT_EQ(stats["sessions"], 2u);
     EXPECT_EQ(stats["shared_memory"], 0u);
     EXPECT_EQ(a.ask("invoke " + a_opened.value + " 1").value, "2");  // the admitted go on
-    // Refused before teed knows who the caller is: the trail has its bus name and the reason.
     auto audited = log_lines_with(teed_->log(), {"TEED_AUDIT=1", "TEED_EVENT=request-denied"});
     ASSERT_EQ(audited.size(), 2u) << teed_->log();
     EXPECT_THAT(audited[0], HasSubstr("(max_clients=3)"));
 
+    // A regular place that comes free goes to the client in the reserve on its next call.
     EXPECT_EQ(b.quit(), 0);
-    ASSERT_TRUE(eventually([&] { return admin->statistics()["clients"] == 2; }));
+    ASSERT_TRUE(eventually([&] { return admin->statistics()["clients"] == 3; }));
     Outcome admitted = c.ask(std::string("open ") + kHello);
     EXPECT_TRUE(admitted.ok()) << admitted.describe();
     ChildClient d(bus_->address(), std::nullopt);
     expect_limit(d.ask(std::string("open ") + kHello), "max_clients=3");
     stats = admin->statistics();
-    EXPECT_EQ(stats["clients"], 3u);
+    EXPECT_EQ(stats["clients"], 4u);
     EXPECT_EQ(stats["sessions"], 2u);  // a's and c's; b's went with b
     EXPECT_EQ(a.quit(), 0);
     EXPECT_EQ(c.quit(), 0);
     EXPECT_EQ(d.quit(), 0);
+}
+
+// Members holding every place cannot lock the administrators out: root's new connection still
+// gets GetStatistics and ReloadPolicy (nothing else), and a member's extra connection is refused
+// without keeping a place.
+TEST_F(Quota, MaxClientsKeepsPlacesForRootsPrivilegedMethods) {
+    TEED_REQUIRE_TEST_USERS();
+    Identity user = member();
+    start({rule("member", user.uid), rule("runner", 0)}, R"("max_clients": 2)");
+    ChildClient first(bus_->address(), user);
+    ChildClient second(bus_->address(), user);
+    ASSERT_TRUE(first.ask(std::string("open ") + kHello).ok());
+    ASSERT_TRUE(second.ask(std::string("open ") + kHello).ok());
+    ChildClient third(bus_->address(), user);
+    expect_limit(third.ask(std::string("open ") + kHello), "max_clients=2");
+    Outcome member_stats = third.ask("stats");
+    EXPECT_EQ(member_stats.error, kAccessDenied) << member_stats.describe();
+
+    auto root = raw();
+    std::map<std::string, uint64_t> stats;
+    Outcome got = root->get_statistics(&stats);
+    ASSERT_TRUE(got.ok()) << got.describe();
+    EXPECT_EQ(stats["clients"], 3u) << "the two members and root; the third member kept no place";
+    EXPECT_EQ(stats["sessions"], 2u);
+    Outcome reloaded = root->reload_policy();
+    EXPECT_TRUE(reloaded.ok()) << reloaded.describe();
+    expect_limit(root->open_session(kHello), "max_clients=2");
+    EXPECT_EQ(first.quit(), 0);
+    EXPECT_EQ(second.quit(), 0);
+    EXPECT_EQ(third.quit(), 0);
 }
 
 TEST_F(Quota, MaxSessionsTotalFromThePolicysTopLevelLimits) {
