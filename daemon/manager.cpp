@@ -193,6 +193,10 @@ void Manager::attach_contexts(Client& client, OpenPlan& plan) {
     }
 }
 
+// Root, and teed's own user: who may call the privileged methods and keep a place in the
+// administrative reserve.
+bool Manager::is_administrator(uid_t uid) { return uid == 0 || uid == geteuid(); }
+
 void Manager::with_admin_client(const std::string& caller, std::function<void(Result<Client*>)> next) {
     caller_credentials(caller, [this, caller, next = std::move(next)](Result<const Credentials*> creds) {
         if (!creds.ok()) return next(std::move(creds).error());
@@ -217,8 +221,7 @@ void Manager::with_client(const std::string& caller, std::function<void(Result<C
                         << global_limits().max_clients << ")";
         audit_denial(AuditEvent::RequestDenied, *client.value(), refused);
         // Only the administrators may keep such a place; anyone else's would fill the reserve.
-        const uid_t uid = client.value()->credentials->uid;
-        if (uid != 0 && uid != geteuid()) clients_.remove(caller);
+        if (!is_administrator(client.value()->credentials->uid)) clients_.remove(caller);
         next(std::move(refused));
     });
 }
@@ -583,7 +586,7 @@ void Manager::check_privileged(const std::string& caller, const std::string& wha
     with_admin_client(caller, [this, caller, what, done = std::move(done)](Result<Client*> client) {
         if (!client.ok()) return done(std::move(client).error());
         uid_t uid = client.value()->credentials->uid;
-        if (uid == 0 || uid == geteuid()) return done({});
+        if (is_administrator(uid)) return done({});
         Error refused = Error(ErrorKind::AccessDenied)
                         << what << " is for root and teed's own user only (the caller is uid " << uid << ")";
         audit_denial(AuditEvent::RequestDenied, *client.value(), refused);

@@ -148,6 +148,7 @@ private:
     // LimitExceeded here: with_admin_client() is for the privileged methods it may call.
     void with_client(const std::string& caller, std::function<void(Result<Client*>)> next);
     void with_admin_client(const std::string& caller, std::function<void(Result<Client*>)> next);
+    static bool is_administrator(uid_t uid);
     const Limits& limits_of(Client& client);
     void credentials_found(const std::string& caller, Result<Credentials> creds);
     Limits global_limits() const;
