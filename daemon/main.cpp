@@ -204,12 +204,15 @@ namespace {
 
 // glibc serves a large block from its own mapping, but each time such a block is freed it raises
 // the threshold to that block's size (up to 32 MiB), after which large blocks come from the heap
-// and arenas and are not returned: after bursts of 16 MiB calls teed kept its peak RSS with no
-// client left. A fixed threshold turns that off (the trim threshold stays fixed too), so every
-// buffer of a call's size is unmapped when the call is done.
+// and arenas and are not returned: after bursts of 12 MiB calls teed kept 282 MB with no client
+// left. Fixed thresholds turn that off. Blocks from 4 MiB up (the memrefs of large calls) get
+// mappings of their own, unmapped when freed; smaller ones stay in the heap, where the next call
+// reuses them: at 256 KiB every 1 MiB call paid for fresh pages, and its copying path lost a
+// quarter of its speed (bench/invoke_bench, BM_Teed_TempMemref/1048576). The heap's top is given
+// back past 32 MiB.
 void give_large_buffers_back_when_freed() {
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 }
 
 }  // namespace
